@@ -1,0 +1,1 @@
+"""The sandbox-broker rollback toolkit: plain functions under the thin Invoke tasks in tasks.py."""

@@ -1,0 +1,135 @@
+"""AWS access: one boto3 session, clients with retries and timeouts, errors translated once.
+
+``AWS_ENDPOINT_URL`` (how a local emulator is targeted) is honoured by boto3 itself.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+import boto3
+from botocore.client import BaseClient
+from botocore.config import Config
+from botocore.exceptions import (
+    BotoCoreError,
+    ClientError,
+    ConnectTimeoutError,
+    EndpointConnectionError,
+    NoCredentialsError,
+    NoRegionError,
+    PartialCredentialsError,
+    ProfileNotFound,
+    ReadTimeoutError,
+    SSOError,
+    SSOTokenLoadError,
+    TokenRetrievalError,
+    UnauthorizedSSOTokenError,
+)
+
+from ops.config import AwsSettings
+from ops.errors import AccessDenied, CredentialsError, NotFound, OperationFailed, ToolkitError
+
+CLIENT_CONFIG = Config(
+    retries={"mode": "standard", "max_attempts": 5},
+    connect_timeout=5,
+    read_timeout=30,
+)
+
+_ACCESS_DENIED = {"AccessDenied", "AccessDeniedException", "UnauthorizedOperation", "UnauthorizedException"}
+_EXPIRED = {
+    "ExpiredToken",
+    "ExpiredTokenException",
+    "RequestExpired",
+    "InvalidClientTokenId",
+    "UnrecognizedClientException",
+    "InvalidSignatureException",
+    "SignatureDoesNotMatch",
+}
+_SSO_ERRORS = (SSOError, SSOTokenLoadError, UnauthorizedSSOTokenError, TokenRetrievalError)
+
+
+@dataclass(frozen=True)
+class Identity:
+    account: str
+    arn: str
+    region: str
+
+    def describe(self, cluster: str) -> str:
+        return f"AWS account {self.account} as {self.arn}, region {self.region}, cluster {cluster}"
+
+
+@dataclass
+class Aws:
+    """One boto3 session and its clients, created once per task run."""
+
+    settings: AwsSettings
+    session: boto3.Session
+    _clients: dict[str, BaseClient] = field(default_factory=dict)
+
+    def client(self, name: str) -> Any:
+        if name not in self._clients:
+            self._clients[name] = self.session.client(name, config=CLIENT_CONFIG)
+        return self._clients[name]
+
+    def identity(self) -> Identity:
+        answer = self.client("sts").get_caller_identity()
+        return Identity(account=answer["Account"], arn=answer["Arn"], region=self.settings.region)
+
+
+def connect(settings: AwsSettings) -> Aws:
+    """A session for ``aws.profile`` (None: boto3's default chain) in ``aws.region``."""
+    try:
+        session = boto3.Session(profile_name=settings.profile, region_name=settings.region)
+    except BotoCoreError as exc:
+        raise translate(exc, settings.profile) from None
+    return Aws(settings=settings, session=session)
+
+
+def _login_hint(profile: str | None) -> str:
+    if profile:
+        return f"run `aws sso login --profile {profile}`, then try again"
+    return "run `aws sso login` (or export fresh credentials), then try again"
+
+
+def _client_error(exc: ClientError, profile: str | None) -> ToolkitError:
+    error = exc.response.get("Error", {})
+    code = str(error.get("Code", ""))
+    message = str(error.get("Message", "")).strip()
+    operation = exc.operation_name
+    if code in _ACCESS_DENIED:
+        return AccessDenied(
+            f"access denied calling {operation}: {message}",
+            f"ask for permission to call {operation}, or use another profile (aws.profile)",
+        )
+    if code in _EXPIRED:
+        return CredentialsError(f"AWS rejected the credentials ({code}): {message}", _login_hint(profile))
+    if code == "ClusterNotFoundException":
+        return NotFound(f"ECS cluster not found ({operation}): {message}", "check ecs.cluster in invoke.yaml and aws.region")
+    if code == "ServiceNotFoundException":
+        return NotFound(f"ECS service not found ({operation}): {message}", "check ecs.api.service / ecs.worker.service in invoke.yaml")
+    return OperationFailed(f"{operation} failed: {code}: {message}")
+
+
+def translate(exc: BaseException, profile: str | None = None) -> ToolkitError:
+    """Map a botocore exception to the toolkit's error with its exit code and hint."""
+    if isinstance(exc, ToolkitError):
+        return exc
+    if isinstance(exc, ProfileNotFound):
+        return CredentialsError(
+            f"AWS profile {profile or exc.kwargs.get('profile')!r} is not in your AWS config",
+            f"create it with `aws configure sso --profile {profile}`, or set aws.profile to null in invoke.yaml",
+        )
+    if isinstance(exc, _SSO_ERRORS):
+        return CredentialsError(f"the AWS SSO session for profile {profile!r} is expired or missing", _login_hint(profile))
+    if isinstance(exc, (NoCredentialsError, PartialCredentialsError)):
+        return CredentialsError(
+            "no AWS credentials found",
+            f"{_login_hint(profile)}; or set AWS_PROFILE / AWS_ACCESS_KEY_ID in the environment",
+        )
+    if isinstance(exc, NoRegionError):
+        return CredentialsError("no AWS region configured", "set aws.region in invoke.yaml")
+    if isinstance(exc, ClientError):
+        return _client_error(exc, profile)
+    if isinstance(exc, (EndpointConnectionError, ConnectTimeoutError, ReadTimeoutError)):
+        return OperationFailed(f"cannot reach AWS: {exc}", "check the network (or AWS_ENDPOINT_URL), then try again")
+    return OperationFailed(f"AWS call failed: {exc}")

@@ -1,0 +1,199 @@
+"""The Pre-Rollback Checklist: one folder of diagnostics per run, appearing only when complete.
+
+``<dir>/<YYYYMMDDTHHMMSSZ>/`` holds the runbook's files under the runbook's names, plus
+``tasks-before-rollback.json`` (running tasks with image digests) and ``manifest.json``.
+It is written aside (``.<stamp>.partial-*``) and renamed into place; a failed capture is renamed
+``<stamp>.incomplete`` instead, so nothing that looks complete is left behind.
+"""
+from __future__ import annotations
+
+import copy
+import os
+import re
+import shutil
+import tempfile
+import time
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import Any, Callable
+
+from botocore.exceptions import BotoCoreError, ClientError
+
+from ops import ecs as ecs_mod
+from ops.aws import translate
+from ops.config import ServiceSettings, Settings
+from ops.errors import CaptureFailed, ToolkitError
+from ops.files import private_dir, sha256_of, write_json
+from ops.logs import LogFileStats, Window, iter_events, write_events
+
+TASKDEF_FILE = "api-taskdef-before-rollback.json"
+SERVICES_FILE = "services-before-rollback.json"
+TASKS_FILE = "tasks-before-rollback.json"
+MANIFEST_FILE = "manifest.json"
+REDACTED = "***REDACTED***"
+SECRET_NAME = re.compile(r"PASSWORD|PASSWD|SECRET|TOKEN|KEY|CREDENTIAL|PRIVATE|AUTH|SIGNATURE|SESSION", re.I)
+STAMP_FORMAT = "%Y%m%dT%H%M%SZ"
+
+Progress = Callable[[str], None]
+
+
+def log_file_name(role: str) -> str:
+    return f"{role}-logs-before-rollback.txt"
+
+
+@dataclass
+class CaptureResult:
+    path: Path
+    manifest: dict[str, Any]
+
+    @property
+    def tasks_file(self) -> Path:
+        return self.path / TASKS_FILE
+
+
+@dataclass
+class _Run:
+    """What one capture accumulates while it writes its files."""
+
+    folder: Path
+    window: Window
+    files: list[dict[str, Any]] = field(default_factory=list)
+    errors: list[str] = field(default_factory=list)
+
+    def record(self, name: str, events: int | None = None) -> None:
+        path = self.folder / name
+        entry: dict[str, Any] = {"name": name, "bytes": path.stat().st_size, "sha256": sha256_of(path)}
+        if events is not None:
+            entry["events"] = events
+        self.files.append(entry)
+
+
+def redact_task_definition(document: dict[str, Any]) -> dict[str, Any]:
+    """A copy with the values of secret-looking environment variables replaced by a marker."""
+    redacted = copy.deepcopy(document)
+    for container in redacted.get("taskDefinition", {}).get("containerDefinitions", []):
+        for variable in container.get("environment", []) or []:
+            if SECRET_NAME.search(str(variable.get("name", ""))):
+                variable["value"] = REDACTED
+    return redacted
+
+
+def _stamp_folder(base: Path) -> tuple[str, Path]:
+    """A free ``<UTC stamp>`` name under ``base`` (waits for the next second on a clash)."""
+    while True:
+        stamp = datetime.now(timezone.utc).strftime(STAMP_FORMAT)
+        final = base / stamp
+        if not final.exists() and not (base / f"{stamp}.incomplete").exists():
+            return stamp, final
+        time.sleep(0.2)
+
+
+def _capture_logs(logs: Any, service: ServiceSettings, run: _Run) -> tuple[str, LogFileStats | None]:
+    """Write one service's log file; a missing log group is recorded, not fatal."""
+    name = log_file_name(service.role)
+    try:
+        stats = write_events(iter_events(logs, service.log_group, run.window), run.folder / name)
+    except ClientError as exc:
+        if exc.response.get("Error", {}).get("Code") != "ResourceNotFoundException":
+            raise
+        write_events([], run.folder / name)
+        run.errors.append(f"log group {service.log_group} not found: {name} is empty")
+        return name, LogFileStats(events=0, resorted=False)
+    return name, stats
+
+
+def _write_state(rt: Any, settings: Settings, run: _Run, progress: Progress) -> dict[str, ecs_mod.Service]:
+    names = [s.service for s in settings.services]
+    services = ecs_mod.describe_services(rt.ecs, settings.cluster, names)
+    write_json(run.folder / SERVICES_FILE, {"services": [services[n].raw for n in names]})
+    run.record(SERVICES_FILE)
+    progress(f"  saved {SERVICES_FILE}")
+    api = services[settings.api_service.service]
+    taskdef = ecs_mod.describe_task_definition(rt.ecs, api.task_definition)
+    write_json(run.folder / TASKDEF_FILE, redact_task_definition(taskdef))
+    run.record(TASKDEF_FILE)
+    progress(f"  saved {TASKDEF_FILE} ({ecs_mod.short_td(api.task_definition)}, secrets redacted)")
+    tasks = {
+        "services": [
+            {
+                "name": n,
+                "taskDefinition": ecs_mod.short_td(services[n].task_definition),
+                "tasks": ecs_mod.task_images(ecs_mod.running_tasks(rt.ecs, settings.cluster, n)),
+            }
+            for n in names
+        ]
+    }
+    write_json(run.folder / TASKS_FILE, tasks)
+    run.record(TASKS_FILE)
+    progress(f"  saved {TASKS_FILE}")
+    return services
+
+
+def _write_logs(rt: Any, settings: Settings, run: _Run, progress: Progress) -> None:
+    """API and worker logs, read concurrently (boto3 clients are thread-safe)."""
+    logs = rt.logs
+    with ThreadPoolExecutor(max_workers=2, thread_name_prefix="capture-logs") as pool:
+        futures = [pool.submit(_capture_logs, logs, s, run) for s in settings.services]
+        results = [f.result() for f in futures]
+    for name, stats in results:
+        assert stats is not None
+        run.record(name, events=stats.events)
+        progress(f"  saved {name} ({stats.events} events)")
+
+
+def _manifest(settings: Settings, run: _Run, since: str, outcome: str) -> dict[str, Any]:
+    return {
+        "capturedAt": datetime.now(timezone.utc).isoformat(timespec="seconds"),
+        "cluster": settings.cluster,
+        "region": settings.aws.region,
+        "services": [s.service for s in settings.services],
+        "window": {"since": since, **run.window.to_json()},
+        "files": run.files,
+        "errors": run.errors,
+        "outcome": outcome,
+    }
+
+
+def run_capture(
+    rt: Any,
+    since: str,
+    since_seconds: int,
+    out: Path | None = None,
+    progress: Progress = print,
+) -> CaptureResult:
+    """Capture everything the runbook's checklist asks for; raise CaptureFailed on any failure."""
+    settings: Settings = rt.settings
+    base = private_dir(Path(out) if out else Path(settings.capture.dir))
+    stamp, final = _stamp_folder(base)
+    work = Path(tempfile.mkdtemp(prefix=f".{stamp}.partial-", dir=base))  # created 0700
+    run = _Run(folder=work, window=Window.last(since_seconds))
+    progress(f"capturing diagnostics (logs since {since}) ...")
+    try:
+        _write_state(rt, settings, run, progress)
+        _write_logs(rt, settings, run, progress)
+    except (ToolkitError, BotoCoreError, ClientError, OSError) as exc:
+        return _fail(settings, run, since, base / f"{stamp}.incomplete", exc)
+    except KeyboardInterrupt:
+        shutil.rmtree(work, ignore_errors=True)
+        raise
+    manifest = _manifest(settings, run, since, "complete")
+    write_json(work / MANIFEST_FILE, manifest)
+    os.rename(work, final)
+    for warning in run.errors:
+        progress(f"  warning: {warning}")
+    return CaptureResult(path=final, manifest=manifest)
+
+
+def _fail(settings: Settings, run: _Run, since: str, aside: Path, exc: BaseException) -> CaptureResult:
+    error = exc if isinstance(exc, ToolkitError) else translate(exc, settings.aws.profile)
+    run.errors.append(error.message)
+    write_json(run.folder / MANIFEST_FILE, _manifest(settings, run, since, "failed"))
+    os.rename(run.folder, aside)
+    failure = CaptureFailed(
+        f"capture failed: {error.message}",
+        f"nothing was changed; the partial capture is in {aside}. {error.hint or 'Fix the cause and run it again.'}",
+    )
+    failure.exit_code = 2 if error.exit_code == 2 else 1  # bad credentials/access stay exit 2
+    raise failure

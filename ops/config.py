@@ -1,0 +1,238 @@
+"""Typed settings, read once from Invoke's merged config (invoke.yaml, ``-f FILE``, ``INVOKE_*``).
+
+``DEFAULTS`` declares every key with its default, so Invoke's ``INVOKE_*`` environment overrides
+reach each of them; ``load`` validates the merged result into ``Settings`` or raises
+``ConfigError`` naming the key and the fix.
+"""
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from typing import Any, Mapping
+from urllib.parse import urlparse
+
+from ops.errors import ConfigError
+
+DEFAULTS: dict[str, Any] = {
+    "aws": {"profile": "okta-sso", "region": "eu-central-1"},
+    "ecs": {
+        "cluster": "sandbox-broker-cluster",
+        "api": {
+            "service": "sandbox-broker",
+            "family": "sandbox-broker",
+            "known_good_revision": 8,
+            "log_group": "/ecs/sandbox-broker-api",
+        },
+        "worker": {
+            "service": "sandbox-broker-worker",
+            "log_group": "/ecs/sandbox-broker-worker",
+            "restore_count": 1,
+        },
+    },
+    "api": {
+        "url": "https://api-sandbox-broker.highvelocitynetworking.com",
+        "token_env": "SANDBOX_BROKER_API_TOKEN",
+        "timeout": 10,  # seconds per HTTP request (an addition to the contract)
+    },
+    "capture": {"since": "10m", "dir": "diagnostics"},
+    "wait": {
+        "timeout": 600,
+        "poll": 2,  # first poll interval in seconds; it grows to poll_max (additions)
+        "poll_max": 15,
+    },
+}
+
+_DURATION = re.compile(r"^(?:(\d+)h)?(?:(\d+)m)?(?:(\d+)s)?$")
+
+
+def parse_duration(text: str) -> int:
+    """``10m``, ``1h``, ``90s``, ``1h30m`` -> seconds. Raises ValueError on anything else."""
+    match = _DURATION.match(str(text).strip())
+    if not match or not any(match.groups()):
+        raise ValueError(f"{text!r} is not a duration like 10m, 1h or 90s")
+    hours, minutes, seconds = (int(part or 0) for part in match.groups())
+    total = hours * 3600 + minutes * 60 + seconds
+    if total <= 0:
+        raise ValueError(f"{text!r} is not a positive duration")
+    return total
+
+
+@dataclass(frozen=True)
+class AwsSettings:
+    profile: str | None
+    region: str
+
+
+@dataclass(frozen=True)
+class ServiceSettings:
+    """One ECS service of the pair, as the config names it."""
+
+    role: str  # "api" or "worker"
+    service: str
+    log_group: str
+    family: str | None = None
+    known_good_revision: int | None = None
+    restore_count: int | None = None
+
+
+@dataclass(frozen=True)
+class ApiSettings:
+    url: str
+    token_env: str
+    timeout: float
+
+
+@dataclass(frozen=True)
+class CaptureSettings:
+    since: str
+    since_seconds: int
+    dir: str
+
+
+@dataclass(frozen=True)
+class WaitSettings:
+    timeout: float
+    poll: float
+    poll_max: float
+
+
+@dataclass(frozen=True)
+class Settings:
+    aws: AwsSettings
+    cluster: str
+    api_service: ServiceSettings
+    worker_service: ServiceSettings
+    api: ApiSettings
+    capture: CaptureSettings
+    wait: WaitSettings
+
+    @property
+    def services(self) -> tuple[ServiceSettings, ServiceSettings]:
+        """Both services, API first (the order of every table and JSON list)."""
+        return (self.api_service, self.worker_service)
+
+
+class _Reader:
+    """Reads dotted keys from a nested mapping and raises ConfigError naming the key."""
+
+    def __init__(self, config: Mapping[str, Any]) -> None:
+        self._config = config
+
+    def raw(self, key: str) -> Any:
+        node: Any = self._config
+        for part in key.split("."):
+            try:
+                node = node[part]
+            except (KeyError, TypeError):
+                raise ConfigError(
+                    f"config key {key} is missing",
+                    f"add `{key}` to invoke.yaml (see the README's Config section)",
+                ) from None
+        return node
+
+    def fail(self, key: str, expected: str, value: Any) -> ConfigError:
+        env = "INVOKE_" + key.upper().replace(".", "_")
+        return ConfigError(
+            f"config key {key} must be {expected}, got {value!r}",
+            f"fix it in invoke.yaml (or in the -f file / {env})",
+        )
+
+    def text(self, key: str, optional: bool = False) -> str | None:
+        value = self.raw(key)
+        if optional and value in (None, ""):
+            return None
+        if not isinstance(value, str) or not value.strip():
+            raise self.fail(key, "a non-empty string", value)
+        return value.strip()
+
+    def integer(self, key: str, minimum: int) -> int:
+        value = self.raw(key)
+        if isinstance(value, bool) or not isinstance(value, int) or value < minimum:
+            raise self.fail(key, f"a whole number >= {minimum}", value)
+        return value
+
+    def number(self, key: str) -> float:
+        value = self.raw(key)
+        if isinstance(value, bool) or not isinstance(value, (int, float)) or value <= 0:
+            raise self.fail(key, "a positive number of seconds", value)
+        return float(value)
+
+
+def _url(reader: _Reader, key: str) -> str:
+    value = reader.text(key)
+    assert value is not None
+    parsed = urlparse(value)
+    if parsed.scheme not in ("http", "https") or not parsed.netloc:
+        raise reader.fail(key, "an http(s) URL", value)
+    return value.rstrip("/")
+
+
+def _capture(reader: _Reader) -> CaptureSettings:
+    since = str(reader.raw("capture.since"))
+    try:
+        seconds = parse_duration(since)
+    except ValueError:
+        raise reader.fail("capture.since", "a duration like 10m, 1h or 90s", since) from None
+    directory = reader.text("capture.dir")
+    assert directory is not None
+    return CaptureSettings(since=since, since_seconds=seconds, dir=directory)
+
+
+def load(config: Mapping[str, Any]) -> Settings:
+    """Validate Invoke's merged config into Settings; ConfigError names the first bad key."""
+    r = _Reader(config)
+    api_service = ServiceSettings(
+        role="api",
+        service=r.text("ecs.api.service") or "",
+        family=r.text("ecs.api.family"),
+        known_good_revision=r.integer("ecs.api.known_good_revision", 1),
+        log_group=r.text("ecs.api.log_group") or "",
+    )
+    worker_service = ServiceSettings(
+        role="worker",
+        service=r.text("ecs.worker.service") or "",
+        log_group=r.text("ecs.worker.log_group") or "",
+        restore_count=r.integer("ecs.worker.restore_count", 0),
+    )
+    return Settings(
+        aws=AwsSettings(profile=r.text("aws.profile", optional=True), region=r.text("aws.region") or ""),
+        cluster=r.text("ecs.cluster") or "",
+        api_service=api_service,
+        worker_service=worker_service,
+        api=ApiSettings(
+            url=_url(r, "api.url"),
+            token_env=r.text("api.token_env") or "",
+            timeout=r.number("api.timeout"),
+        ),
+        capture=_capture(r),
+        wait=WaitSettings(
+            timeout=r.number("wait.timeout"),
+            poll=r.number("wait.poll"),
+            poll_max=r.number("wait.poll_max"),
+        ),
+    )
+
+
+def _leaves(tree: Mapping[str, Any], prefix: tuple[str, ...] = ()) -> list[tuple[tuple[str, ...], Any]]:
+    found: list[tuple[tuple[str, ...], Any]] = []
+    for key, value in tree.items():
+        if isinstance(value, Mapping):
+            found.extend(_leaves(value, prefix + (key,)))
+        else:
+            found.append((prefix + (key,), value))
+    return found
+
+
+def check_env_overrides(environ: Mapping[str, str]) -> None:
+    """Reject an ``INVOKE_*`` number override Invoke itself would crash on (with a traceback)."""
+    for path, default in _leaves(DEFAULTS):
+        name = "INVOKE_" + "_".join(path).upper()
+        if name not in environ or isinstance(default, (bool, str)) or default is None:
+            continue
+        try:
+            type(default)(environ[name])
+        except ValueError:
+            raise ConfigError(
+                f"{name}={environ[name]!r} is not a number (config key {'.'.join(path)})",
+                f"set {name} to a number, or unset it",
+            ) from None

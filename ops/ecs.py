@@ -1,0 +1,197 @@
+"""Small views over ECS responses and the few ECS reads the toolkit makes."""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any, Iterable, Iterator, Sequence
+
+from ops.errors import NotFound
+
+
+def short_td(arn_or_name: str | None) -> str:
+    """``arn:...:task-definition/sandbox-broker:8`` -> ``sandbox-broker:8``."""
+    if not arn_or_name:
+        return ""
+    return arn_or_name.rsplit("/", 1)[-1]
+
+
+def td_revision(arn_or_name: str | None) -> int | None:
+    short = short_td(arn_or_name)
+    _, _, revision = short.rpartition(":")
+    return int(revision) if revision.isdigit() else None
+
+
+@dataclass(frozen=True)
+class Deployment:
+    id: str
+    status: str
+    task_definition: str
+    desired: int
+    running: int
+    pending: int
+    failed: int
+    rollout_state: str
+    rollout_reason: str
+    created_at: datetime | None
+
+    @classmethod
+    def from_api(cls, data: dict[str, Any]) -> "Deployment":
+        return cls(
+            id=str(data.get("id", "")),
+            status=str(data.get("status", "")),
+            task_definition=str(data.get("taskDefinition", "")),
+            desired=int(data.get("desiredCount", 0)),
+            running=int(data.get("runningCount", 0)),
+            pending=int(data.get("pendingCount", 0)),
+            failed=int(data.get("failedTasks", 0)),
+            rollout_state=str(data.get("rolloutState", "") or ""),
+            rollout_reason=str(data.get("rolloutStateReason", "") or ""),
+            created_at=data.get("createdAt"),
+        )
+
+    @property
+    def is_primary(self) -> bool:
+        return self.status == "PRIMARY"
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "id": self.id,
+            "status": self.status,
+            "taskDefinition": short_td(self.task_definition),
+            "desired": self.desired,
+            "running": self.running,
+            "pending": self.pending,
+            "failed": self.failed,
+            "rolloutState": self.rollout_state,
+        }
+
+
+@dataclass(frozen=True)
+class Event:
+    created_at: datetime | None
+    message: str
+
+
+@dataclass(frozen=True)
+class Service:
+    name: str
+    arn: str
+    status: str
+    desired: int
+    running: int
+    pending: int
+    task_definition: str
+    deployments: tuple[Deployment, ...]
+    events: tuple[Event, ...]
+    raw: dict[str, Any]
+
+    @classmethod
+    def from_api(cls, data: dict[str, Any]) -> "Service":
+        return cls(
+            name=str(data.get("serviceName", "")),
+            arn=str(data.get("serviceArn", "")),
+            status=str(data.get("status", "")),
+            desired=int(data.get("desiredCount", 0)),
+            running=int(data.get("runningCount", 0)),
+            pending=int(data.get("pendingCount", 0)),
+            task_definition=str(data.get("taskDefinition", "")),
+            deployments=tuple(Deployment.from_api(d) for d in data.get("deployments", [])),
+            events=tuple(Event(e.get("createdAt"), str(e.get("message", ""))) for e in data.get("events", [])),
+            raw=data,
+        )
+
+    @property
+    def primary(self) -> Deployment | None:
+        return next((d for d in self.deployments if d.is_primary), None)
+
+    @property
+    def rollout_state(self) -> str:
+        primary = self.primary
+        return primary.rollout_state if primary else ""
+
+    @property
+    def failed_tasks(self) -> int:
+        return sum(d.failed for d in self.deployments)
+
+    @property
+    def is_steady(self) -> bool:
+        """One PRIMARY deployment, running = desired, rollout COMPLETED (or no rollout state)."""
+        primary = self.primary
+        return (
+            len(self.deployments) == 1
+            and primary is not None
+            and primary.running == primary.desired == self.desired
+            and self.running == self.desired
+            and primary.rollout_state in ("COMPLETED", "")
+        )
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "name": self.name,
+            "status": self.status,
+            "desired": self.desired,
+            "running": self.running,
+            "pending": self.pending,
+            "taskDefinition": short_td(self.task_definition),
+            "rolloutState": self.rollout_state,
+            "deployments": [d.to_json() for d in self.deployments],
+        }
+
+
+def describe_services(ecs: Any, cluster: str, names: Sequence[str]) -> dict[str, Service]:
+    """One ``describe_services`` call for all ``names``; a missing service is NotFound."""
+    answer = ecs.describe_services(cluster=cluster, services=list(names), include=["TAGS"])
+    found = {s["serviceName"]: Service.from_api(s) for s in answer.get("services", [])}
+    missing = [n for n in names if n not in found or found[n].status == "INACTIVE"]
+    if missing:
+        raise NotFound(
+            f"ECS service {', '.join(missing)} not found in cluster {cluster}",
+            "check ecs.cluster, ecs.api.service and ecs.worker.service in invoke.yaml, and aws.region",
+        )
+    return {name: found[name] for name in names}
+
+
+def _chunks(items: Sequence[str], size: int) -> Iterator[Sequence[str]]:
+    for start in range(0, len(items), size):
+        yield items[start : start + size]
+
+
+def running_tasks(ecs: Any, cluster: str, service: str) -> list[dict[str, Any]]:
+    """The service's RUNNING tasks (``list_tasks`` + ``describe_tasks``, both paginated)."""
+    arns: list[str] = []
+    for page in ecs.get_paginator("list_tasks").paginate(cluster=cluster, serviceName=service, desiredStatus="RUNNING"):
+        arns.extend(page.get("taskArns", []))
+    tasks: list[dict[str, Any]] = []
+    for chunk in _chunks(arns, 100):
+        tasks.extend(ecs.describe_tasks(cluster=cluster, tasks=list(chunk)).get("tasks", []))
+    return tasks
+
+
+def task_images(tasks: Iterable[dict[str, Any]]) -> list[dict[str, Any]]:
+    """Each task with each container's image and image digest (the shape saved by capture)."""
+    return [
+        {
+            "taskArn": t.get("taskArn", ""),
+            "taskDefinition": short_td(t.get("taskDefinitionArn")),
+            "lastStatus": t.get("lastStatus", ""),
+            "startedBy": t.get("startedBy", ""),
+            "containers": [
+                {"name": c.get("name", ""), "image": c.get("image", ""), "imageDigest": c.get("imageDigest", "")}
+                for c in t.get("containers", [])
+            ],
+        }
+        for t in tasks
+    ]
+
+
+def describe_task_definition(ecs: Any, task_definition: str) -> dict[str, Any]:
+    """``{"taskDefinition": {...}, "tags": [...]}`` for ``family``, ``family:rev`` or an ARN."""
+    try:
+        answer = ecs.describe_task_definition(taskDefinition=task_definition, include=["TAGS"])
+    except ecs.exceptions.ClientException as exc:
+        raise NotFound(
+            f"task definition {task_definition} not found: {exc.response['Error'].get('Message', '')}",
+            "check the revision (aws ecs list-task-definitions --family-prefix FAMILY)",
+        ) from None
+    answer.pop("ResponseMetadata", None)
+    return answer
