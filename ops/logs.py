@@ -47,12 +47,15 @@ def format_event(event: dict[str, Any]) -> str:
     return f"{iso_ms(int(event.get('timestamp', 0)))} {event.get('logStreamName', '-')} {message}\n"
 
 
-def iter_events(logs: Any, group: str, window: Window, filter_pattern: str | None = None) -> Iterator[dict[str, Any]]:
+def iter_events(
+    logs: Any, group: str, window: Window, filter_pattern: str | None = None, page_size: int | None = None
+) -> Iterator[dict[str, Any]]:
     """Every event of ``group`` inside ``window``, page by page."""
     params: dict[str, Any] = {"logGroupName": group, "startTime": window.start_ms, "endTime": window.end_ms}
     if filter_pattern:
         params["filterPattern"] = filter_pattern
-    for page in logs.get_paginator("filter_log_events").paginate(**params):
+    pagination = {"PageSize": page_size} if page_size else {}
+    for page in logs.get_paginator("filter_log_events").paginate(**params, PaginationConfig=pagination):
         for event in page.get("events", []):
             if window.start_ms <= int(event.get("timestamp", 0)) <= window.end_ms:
                 yield event
