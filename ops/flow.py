@@ -1,0 +1,158 @@
+"""One mutating run, in the runbook's order: plan -> print -> confirm -> capture -> execute
+(audited) -> wait -> verify. Ctrl-C or a failure half-way says what changed and what to do next.
+"""
+from __future__ import annotations
+
+import os
+import sys
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Callable, Sequence
+
+from botocore.exceptions import BotoCoreError, ClientError
+
+from ops.aws import translate
+from ops.capture import run_capture
+from ops.ecs import describe_services
+from ops.errors import Interrupted, ToolkitError, VerificationFailed
+from ops.plan import Audit, Executed, Plan, Step, confirm, execute
+from ops.runtime import Runtime
+from ops.wait import Goal, progress_line, wait_for
+
+Say = Callable[[str], None]
+
+
+@dataclass(frozen=True)
+class Options:
+    """The flags every task that changes AWS takes."""
+
+    yes: bool = False
+    dry_run: bool = False
+    wait: bool = True
+    timeout: float | None = None
+
+
+@dataclass
+class Phase:
+    """Steps that run together, then the goals to wait for before the next phase may start."""
+
+    plan: Plan
+    goals: Sequence[Goal] = ()
+
+
+@dataclass
+class Outcome:
+    executed: Executed = field(default_factory=Executed)
+    capture: Path | None = None
+    seconds: dict[str, float] = field(default_factory=dict)
+    verified: bool | None = None
+
+
+def combined(title: str, phases: Sequence[Phase]) -> Plan:
+    return Plan(title=title, steps=[s for p in phases for s in p.plan.steps])
+
+
+def run(
+    rt: Runtime,
+    task_name: str,
+    title: str,
+    phases: Sequence[Phase],
+    options: Options,
+    verify: bool = True,
+    say: Say = print,
+    stdin: Any = None,
+) -> Outcome:
+    """Print the whole plan, then (unless --dry-run) confirm, capture, and run each phase."""
+    settings = rt.settings
+    plan = combined(title, phases)
+    say(plan.render(settings.aws.region, settings.aws.profile))
+    if options.dry_run:
+        say("dry run: nothing was changed")
+        return Outcome()
+    confirm(plan, options.yes, stdin=stdin)
+    outcome = Outcome()
+    outcome.capture = run_capture(rt, settings.capture.since, settings.capture.since_seconds, progress=say).path
+    say(f"capture complete: {outcome.capture}")
+    audit = Audit(Path(settings.capture.dir) / "audit.jsonl", rt.identity().arn, task_name)
+    try:
+        for phase in phases:
+            execute(phase.plan, rt.aws.client, audit, say, outcome.executed)
+            if options.wait and phase.goals:
+                timeout = options.timeout or settings.wait.timeout
+                waited = wait_for(rt.ecs, settings.cluster, phase.goals, timeout, settings.wait.poll, settings.wait.poll_max)
+                outcome.seconds.update(waited.seconds)
+        if options.wait and verify:
+            outcome.verified = verify_now(rt, say)
+    except KeyboardInterrupt:
+        raise Interrupted(*_aftermath(rt, plan, outcome.executed, "interrupted")) from None
+    except (ToolkitError, BotoCoreError, ClientError) as exc:
+        error = translate(exc, settings.aws.profile)
+        if isinstance(error, VerificationFailed):
+            raise
+        message, hint = _aftermath(rt, plan, outcome.executed, error.message)
+        error.message, error.hint = message, hint
+        error.exit_code = 1 if outcome.executed.done else error.exit_code
+        raise error from None
+    if not options.wait:
+        say("not waiting (--no-wait): follow it with `inv wait`, then `inv verify`")
+    return outcome
+
+
+def verify_now(rt: Runtime, say: Say) -> bool:
+    """The Post-Rollback Verification; without a token the allocation test is skipped, and said."""
+    from ops.verify import run_checks, render_table
+
+    token = os.environ.get(rt.settings.api.token_env) or None
+    if token is None:
+        say(f"note: {rt.settings.api.token_env} is not set: the allocation test is skipped")
+    result = run_checks(rt.settings, rt.ecs, token, allocate=token is not None)
+    say(render_table(result))
+    if not result.ok:
+        failed = [c.name for c in result.checks if not c.ok]
+        raise VerificationFailed(
+            f"verification failed: {', '.join(failed)}",
+            "the change was made; see `inv status` and `inv triage` for what to do next",
+        )
+    return True
+
+
+def _aftermath(rt: Runtime, plan: Plan, executed: Executed, reason: str) -> tuple[str, str]:
+    """The message and hint after a run stopped: what changed, the state now, finish/undo commands."""
+    done = executed.done
+    lines = [f"{reason}"]
+    if not done:
+        lines.append("nothing was changed in AWS")
+    else:
+        lines.append("changed so far:")
+        lines += [f"  - {s.action} ({s.service}): {s.before} -> {s.after}" for s in done]
+    remaining = [s for s in plan.steps if s not in done]
+    if remaining:
+        lines.append("not done:")
+        lines += [f"  - {s.action} ({s.service}): {s.before} -> {s.after}" for s in remaining]
+    lines += _state_lines(rt)
+    return "\n".join(lines), _next_steps(rt, done, remaining)
+
+
+def _state_lines(rt: Runtime) -> list[str]:
+    try:
+        services = describe_services(rt.ecs, rt.settings.cluster, [s.service for s in rt.settings.services])
+    except (ToolkitError, BotoCoreError, ClientError):
+        return ["(could not read the services' state)"]
+    return ["state now:"] + [f"  {progress_line(s)}" for s in services.values()]
+
+
+def _next_steps(rt: Runtime, done: list[Step], remaining: list[Step]) -> str:
+    region, profile = rt.settings.aws.region, rt.settings.aws.profile
+    parts = []
+    if remaining:
+        parts.append("to finish, run the rest: " + " ; ".join(s.cli(region, profile) for s in remaining))
+    if done:
+        parts.append("to watch it settle: inv wait, then inv verify")
+        undo = [s.undo for s in reversed(done) if s.undo]
+        if undo:
+            parts.append("to undo: " + " ; ".join(dict.fromkeys(undo)))
+    return "\n  -> ".join(parts) if parts else "nothing to finish or undo"
+
+
+def stdin_is_terminal() -> bool:
+    return bool(sys.stdin and sys.stdin.isatty())

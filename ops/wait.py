@@ -1,0 +1,138 @@
+"""The runbook's "Monitor rollback" step, done by code instead of ``watch``.
+
+One ``describe_services`` call per poll for all watched services; the poll interval starts short
+and grows. A wait ends early when a rollout FAILED or failed tasks keep growing, and at its
+timeout, each time with the state it stopped in.
+"""
+from __future__ import annotations
+
+import sys
+import time
+from dataclasses import dataclass, field
+from typing import Any, Callable, Sequence, TextIO
+
+from ops.ecs import Service, describe_services, short_td
+from ops.errors import WaitFailed
+
+FAILED_TASKS_LIMIT = 3  # new failed tasks during one wait that end it early
+
+
+@dataclass(frozen=True)
+class Goal:
+    """What "done" means for one service, beyond a steady state."""
+
+    service: str
+    task_definition: str | None = None  # full ARN or family:revision the PRIMARY must run
+    desired: int | None = None  # the desired count it must have
+
+
+@dataclass
+class WaitResult:
+    seconds: dict[str, float] = field(default_factory=dict)
+    final: dict[str, Service] = field(default_factory=dict)
+
+
+def progress_line(service: Service) -> str:
+    primary = service.primary
+    td = short_td(primary.task_definition) if primary else "-"
+    return (
+        f"{service.name}: running {service.running}/{service.desired} pending {service.pending}, "
+        f"{len(service.deployments)} deployment(s), primary {td} {service.rollout_state or '-'}, "
+        f"failed tasks {service.failed_tasks}"
+    )
+
+
+def _matches(goal: Goal, service: Service) -> bool:
+    primary = service.primary
+    if goal.desired is not None and service.desired != goal.desired:
+        return False
+    if goal.task_definition and (not primary or short_td(primary.task_definition) != short_td(goal.task_definition)):
+        return False
+    return service.is_steady
+
+
+def _failure(goal: Goal, service: Service, failed_at_start: int) -> str | None:
+    primary = service.primary
+    if primary and primary.rollout_state == "FAILED":
+        return f"{service.name}: rollout FAILED: {primary.rollout_reason or 'no reason given'}"
+    if goal.task_definition and primary and short_td(primary.task_definition) != short_td(goal.task_definition):
+        return (
+            f"{service.name}: the PRIMARY deployment runs {short_td(primary.task_definition)}, not "
+            f"{short_td(goal.task_definition)} (ECS's circuit breaker rolled it back, or someone else deployed)"
+        )
+    if service.failed_tasks - failed_at_start >= FAILED_TASKS_LIMIT:
+        return f"{service.name}: {service.failed_tasks - failed_at_start} tasks failed during the wait (crash loop?)"
+    return None
+
+
+class _Printer:
+    """A live line per service on a terminal, plain lines (on change) otherwise."""
+
+    def __init__(self, stream: TextIO) -> None:
+        self.stream = stream
+        self.live = bool(getattr(stream, "isatty", lambda: False)())
+        self.last: dict[str, str] = {}
+
+    def show(self, services: Sequence[Service], elapsed: float) -> None:
+        lines = [f"[{elapsed:5.0f}s] {progress_line(s)}" for s in services]
+        if self.live:
+            if self.last:
+                self.stream.write(f"\x1b[{len(lines)}F")
+            self.stream.write("".join(f"\x1b[2K{line}\n" for line in lines))
+            self.last = {s.name: line for s, line in zip(services, lines)}
+        else:
+            for service, line in zip(services, lines):
+                key = progress_line(service)
+                if self.last.get(service.name) != key:
+                    self.stream.write(line + "\n")
+                    self.last[service.name] = key
+        self.stream.flush()
+
+
+def wait_for(
+    ecs: Any,
+    cluster: str,
+    goals: Sequence[Goal],
+    timeout: float,
+    poll: float = 2.0,
+    poll_max: float = 15.0,
+    stream: TextIO | None = None,
+    clock: Callable[[], float] = time.monotonic,
+    sleep: Callable[[float], None] = time.sleep,
+) -> WaitResult:
+    """Poll until every goal holds; WaitFailed early on failure, or at ``timeout``."""
+    printer = _Printer(stream or sys.stdout)
+    names = [g.service for g in goals]
+    start, interval, result = clock(), poll, WaitResult()
+    failed_at_start: dict[str, int] | None = None
+    while True:
+        services = describe_services(ecs, cluster, names)
+        elapsed = clock() - start
+        failed_at_start = failed_at_start or {n: services[n].failed_tasks for n in names}
+        printer.show(list(services.values()), elapsed)
+        result.final = services
+        for goal in goals:
+            if goal.service not in result.seconds and _matches(goal, services[goal.service]):
+                result.seconds[goal.service] = elapsed
+            problem = _failure(goal, services[goal.service], failed_at_start[goal.service])
+            if problem and goal.service not in result.seconds:
+                raise WaitFailed(problem, _state_hint(services.values()))
+        if len(result.seconds) == len(goals):
+            for name in names:
+                print(f"{name} reached a steady state in {result.seconds[name]:.0f}s", file=printer.stream)
+            return result
+        if elapsed + interval > timeout:
+            remaining = max(0.0, timeout - elapsed)
+            if remaining <= 0:
+                raise WaitFailed(
+                    f"timed out after {timeout:.0f}s waiting for {', '.join(n for n in names if n not in result.seconds)}",
+                    _state_hint(services.values()),
+                )
+            interval = remaining
+        sleep(interval)
+        interval = min(interval * 1.5, poll_max)
+
+
+def _state_hint(services: Any) -> str:
+    state = "; ".join(progress_line(s) for s in services)
+    return f"state when it stopped: {state}. See `inv status`; `inv wait` resumes watching"
