@@ -13,11 +13,14 @@ from typing import Any
 from invoke import Collection, task
 
 from ops import config as config_mod
-from ops import report
+from ops import operations, report
 from ops.capture import run_capture
-from ops.errors import UsageError
+from ops.errors import OperationFailed, UsageError, VerificationFailed
+from ops.junit import write_junit
+from ops.verify import render_table, run_checks, token_from_env
 from ops.ecs import describe_services
 from ops.edge import edge, fail
+from ops.flow import Options
 from ops.runtime import runtime
 
 
@@ -90,5 +93,150 @@ def _since(flag: str | None, capture_settings: config_mod.CaptureSettings) -> tu
         raise UsageError(f"--since {flag!r} is not a duration", "use a duration like 10m, 1h or 90s") from None
 
 
-ns = Collection(whoami, status, capture)
+@task(
+    pre=[whoami],
+    help={
+        "json": "print one JSON document on stdout (the contract's shape) and nothing else there",
+        "allocate": "--no-allocate skips the allocation test (POST /v1/allocate); it is reported as SKIP",
+        "junit": "also write a JUnit XML report of the checks to FILE (mode 0600, folders created)",
+    },
+)
+@edge
+def verify(c: Any, json: bool = False, allocate: bool = True, junit: str | None = None) -> dict[str, Any]:
+    """Post-Rollback Verification: health, both services, allocation, metrics."""
+    rt = runtime(c.config)
+    token = token_from_env(rt.settings) if allocate else None
+    result = run_checks(rt.settings, rt.ecs, token, allocate=allocate)
+    document = result.to_json()
+    if json:
+        report.emit_json(document)
+    else:
+        print(render_table(result), flush=True)
+    if junit:
+        try:
+            write_junit(result, junit)
+        except OSError as exc:
+            raise OperationFailed(f"cannot write the JUnit report {junit}: {exc.strerror or exc}") from None
+        print(f"JUnit report written to {junit}", file=sys.stderr, flush=True)
+    if not result.ok:
+        raise VerificationFailed(f"verification failed: {result.summary().removeprefix('FAILED: ')}")
+    return document
+
+
+
+MUTATION_HELP = {
+    "yes": "do not ask for confirmation (needed when standard input is not a terminal)",
+    "dry_run": "print the exact calls and the equivalent aws CLI commands; change nothing",
+    "wait": "wait for a steady state and verify (default); --no-wait returns after the change",
+    "timeout": "seconds to wait for a steady state (default: wait.timeout)",
+}
+REVISION_HELP = {
+    "revision": "target revision, N or family:N (default: ecs.api.known_good_revision)",
+    "allow_same_image": "go ahead even if the target would redeploy the image digest already running",
+    "force": "act even if already on the target or the other service is rolling out",
+}
+
+
+def _seconds(timeout: str | float | None) -> float | None:
+    """``--timeout``: a positive number of seconds, or None for ``wait.timeout``."""
+    if timeout is None:
+        return None
+    try:
+        value = float(timeout)
+    except ValueError:
+        value = -1.0
+    if value <= 0:
+        raise UsageError(f"--timeout {timeout!r} is not a positive number of seconds", "e.g. --timeout 900")
+    return value
+
+
+def _whole(flag: str, value: str | int | None) -> int | None:
+    """An optional whole-number flag (``--count``, ``--from-revision``)."""
+    if value is None:
+        return None
+    text = str(value).strip()
+    if not text.isdigit():
+        raise UsageError(f"{flag} {value!r} is not a whole number", f"e.g. {flag} 2")
+    return int(text)
+
+
+def _options(yes: bool, dry_run: bool, wait: bool, timeout: str | float | None) -> Options:
+    return Options(yes=yes, dry_run=dry_run, wait=wait, timeout=_seconds(timeout))
+
+
+@task(pre=[whoami], auto_shortflags=False, help={**MUTATION_HELP, **REVISION_HELP})
+@edge
+def rollback_api(c: Any, revision: str | None = None, yes: bool = False, dry_run: bool = False, wait: bool = True,
+                 timeout: str | None = None, allow_same_image: bool = False, force: bool = False) -> str:
+    """Option 1: roll the API service back to a known-good task definition revision."""
+    outcome = operations.rollback_api(runtime(c.config), revision, force, allow_same_image,
+                                      _options(yes, dry_run, wait, timeout))
+    return operations.describe_outcome(outcome)
+
+
+@task(pre=[whoami], auto_shortflags=False, help={
+    **MUTATION_HELP,
+    "image": "image to roll back to: REPOSITORY:TAG or REPOSITORY@sha256:DIGEST (required)",
+    "container": "container whose image to replace (needed when there is more than one)",
+    "from_revision": "copy this revision instead of the service's current one",
+    "force": "act even while the worker is rolling out",
+})
+@edge
+def rollback_image(c: Any, image: str | None = None, container: str | None = None, from_revision: str | None = None,
+                   yes: bool = False, dry_run: bool = False, wait: bool = True, timeout: str | None = None,
+                   force: bool = False) -> str:
+    """Option 2: register a copy of the API task definition with another image, and deploy it."""
+    outcome = operations.rollback_image(runtime(c.config), image, container, _whole("--from-revision", from_revision), force,
+                                        _options(yes, dry_run, wait, timeout))
+    return operations.describe_outcome(outcome)
+
+
+@task(pre=[whoami], auto_shortflags=False, help={**MUTATION_HELP, **REVISION_HELP})
+@edge
+def rollback_full(c: Any, revision: str | None = None, yes: bool = False, dry_run: bool = False, wait: bool = True,
+                  timeout: str | None = None, allow_same_image: bool = False, force: bool = False) -> str:
+    """Option 4: stop the worker, wait for 0, roll back the API, wait, verify."""
+    outcome = operations.rollback_full(runtime(c.config), revision, force, allow_same_image,
+                                       _options(yes, dry_run, wait, timeout))
+    return operations.describe_outcome(outcome)
+
+
+@task(pre=[whoami], auto_shortflags=False, help=MUTATION_HELP)
+@edge
+def worker_stop(c: Any, yes: bool = False, dry_run: bool = False, wait: bool = True,
+                timeout: str | None = None) -> str:
+    """Option 3: scale the worker service to 0 (never delete it) and wait for [0, 0]."""
+    outcome = operations.worker_stop(runtime(c.config), _options(yes, dry_run, wait, timeout))
+    return operations.describe_outcome(outcome)
+
+
+@task(pre=[whoami], auto_shortflags=False, help={
+    **MUTATION_HELP,
+    "count": "tasks to run (default: the count worker.stop remembered, else ecs.worker.restore_count)",
+    "force": "start even while the API service is rolling out",
+})
+@edge
+def worker_start(c: Any, count: str | None = None, yes: bool = False, dry_run: bool = False, wait: bool = True,
+                 timeout: str | None = None, force: bool = False) -> str:
+    """Restart the worker service (the decision tree's "restart worker")."""
+    outcome = operations.worker_start(runtime(c.config), _whole("--count", count), force, _options(yes, dry_run, wait, timeout))
+    return operations.describe_outcome(outcome)
+
+
+@task(name="wait", pre=[whoami], auto_shortflags=False, help={"timeout": "seconds before giving up (default: wait.timeout)"})
+@edge
+def wait_task(c: Any, timeout: str | None = None) -> dict[str, float]:
+    """Monitor rollback: wait until both services are steady (one PRIMARY, running = desired)."""
+    return operations.wait(runtime(c.config), _seconds(timeout)).seconds
+
+
+rollback = Collection("rollback")
+rollback.add_task(rollback_api, name="api")
+rollback.add_task(rollback_image, name="image")
+rollback.add_task(rollback_full, name="full")
+worker = Collection("worker")
+worker.add_task(worker_stop, name="stop")
+worker.add_task(worker_start, name="start")
+
+ns = Collection(whoami, status, capture, verify, wait_task, rollback, worker)
 ns.configure(config_mod.DEFAULTS)
