@@ -3,7 +3,6 @@
 """
 from __future__ import annotations
 
-import os
 import sys
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -17,6 +16,7 @@ from ops.ecs import describe_services
 from ops.errors import Interrupted, ToolkitError, VerificationFailed
 from ops.plan import Audit, Executed, Plan, Step, confirm, execute
 from ops.runtime import Runtime
+from ops.verify import render_table, run_checks, token_from_env
 from ops.wait import Goal, progress_line, wait_for
 
 Say = Callable[[str], None]
@@ -100,9 +100,7 @@ def run(
 
 def verify_now(rt: Runtime, say: Say) -> bool:
     """The Post-Rollback Verification; without a token the allocation test is skipped, and said."""
-    from ops.verify import run_checks, render_table
-
-    token = os.environ.get(rt.settings.api.token_env) or None
+    token = token_from_env(rt.settings)
     if token is None:
         say(f"note: {rt.settings.api.token_env} is not set: the allocation test is skipped")
     result = run_checks(rt.settings, rt.ecs, token, allocate=token is not None)
