@@ -14,6 +14,7 @@ from invoke import Collection, task
 
 from ops import config as config_mod
 from ops import operations, report
+from ops import triage as triage_mod
 from ops.capture import run_capture
 from ops.errors import OperationFailed, UsageError, VerificationFailed
 from ops.junit import write_junit
@@ -124,6 +125,24 @@ def verify(c: Any, json: bool = False, allocate: bool = True, junit: str | None 
 
 
 
+@task(pre=[whoami], help={
+    "symptom": "what users see that the tool cannot: api-errors, jobs-not-running, rate-limiting, cors, metrics-slow",
+    "json": "print one JSON document on stdout (the contract's shape) and nothing else there",
+    "since": "how far back to count log errors (default 5m)",
+})
+@edge
+def triage(c: Any, symptom: str | None = None, json: bool = False, since: str = "5m") -> dict[str, Any]:
+    """Rollback Decision Tree: recommend an option from live signals, with the command to run."""
+    rt = runtime(c.config)
+    _, seconds = _since(since, rt.settings.capture)
+    result = triage_mod.triage(rt, symptom, seconds)
+    if json:
+        report.emit_json(result.to_json())
+    else:
+        print(triage_mod.render(result))
+    return result.to_json()
+
+
 MUTATION_HELP = {
     "yes": "do not ask for confirmation (needed when standard input is not a terminal)",
     "dry_run": "print the exact calls and the equivalent aws CLI commands; change nothing",
@@ -230,6 +249,47 @@ def wait_task(c: Any, timeout: str | None = None) -> dict[str, float]:
     return operations.wait(runtime(c.config), _seconds(timeout)).seconds
 
 
+@task(help={
+    "scenario": "which world: api-bad-release (default), worker-failing, both-failing, worker-stopped, latest-tag-moved",
+    "aws_port": "port of the AWS endpoint on 127.0.0.1 (0 or absent: a free port)",
+    "api_port": "port of the broker API on 127.0.0.1 (0 or absent: a free port)",
+    "rollout_seconds": "how long a healthy rollout takes in the world (default 10)",
+})
+@edge
+def sandbox(c: Any, scenario: str = "api-bad-release", aws_port: int = 0, api_port: int = 0,
+            rollout_seconds: float = 10.0) -> None:
+    """Run the local rehearsal world (ECS, ECR, logs, broker API on 127.0.0.1) until Ctrl-C."""
+    from ops.sandbox import SCENARIOS, serve
+
+    _check_scenario(scenario, SCENARIOS)
+    serve(scenario, aws_port=aws_port, api_port=api_port, rollout_seconds=rollout_seconds)
+
+
+@task(help={
+    "scenario": "which world to rehearse (default api-bad-release); see inv sandbox --help",
+    "keep": "keep the world (and the drill's diagnostics) up after the drill, until Ctrl-C",
+    "rollout_seconds": "how long a healthy rollout takes in the world (default 3)",
+})
+@edge
+def drill(c: Any, scenario: str = "api-bad-release", keep: bool = False, rollout_seconds: float = 3.0) -> bool:
+    """Full rehearsal in one command: world, triage, the recommended option, wait, verify, report."""
+    from ops.drill import drill as run_drill
+    from ops.sandbox import SCENARIOS
+
+    _check_scenario(scenario, SCENARIOS)
+    result = run_drill(scenario, rollout_seconds=rollout_seconds, keep=keep)
+    print()
+    print(result.render())
+    if not result.verified:
+        raise VerificationFailed(f"drill {scenario}: the rollback did not verify")
+    return result.verified
+
+
+def _check_scenario(scenario: str, known: tuple[str, ...]) -> None:
+    if scenario not in known:
+        raise UsageError(f"--scenario {scenario!r} is not known", f"use one of: {', '.join(known)}")
+
+
 rollback = Collection("rollback")
 rollback.add_task(rollback_api, name="api")
 rollback.add_task(rollback_image, name="image")
@@ -238,5 +298,5 @@ worker = Collection("worker")
 worker.add_task(worker_stop, name="stop")
 worker.add_task(worker_start, name="start")
 
-ns = Collection(whoami, status, capture, verify, wait_task, rollback, worker)
+ns = Collection(whoami, status, capture, verify, triage, wait_task, sandbox, drill, rollback, worker)
 ns.configure(config_mod.DEFAULTS)

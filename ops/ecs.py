@@ -115,13 +115,14 @@ class Service:
 
     @property
     def is_steady(self) -> bool:
-        """One PRIMARY deployment, running = desired, rollout COMPLETED (or no rollout state)."""
+        """One PRIMARY deployment, running = desired, nothing pending, rollout COMPLETED (or none)."""
         primary = self.primary
         return (
             len(self.deployments) == 1
             and primary is not None
             and primary.running == primary.desired == self.desired
             and self.running == self.desired
+            and self.pending == 0
             and primary.rollout_state in ("COMPLETED", "")
         )
 

@@ -4,6 +4,7 @@
 from __future__ import annotations
 
 import sys
+import time
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Callable, Sequence
@@ -44,8 +45,12 @@ class Phase:
 class Outcome:
     executed: Executed = field(default_factory=Executed)
     capture: Path | None = None
-    seconds: dict[str, float] = field(default_factory=dict)
+    seconds: dict[str, float] = field(default_factory=dict)  # per service: time to a steady state
     verified: bool | None = None
+    stages: dict[str, float] = field(default_factory=dict)  # capture, change, wait, verify: measured seconds
+
+    def timed(self, stage: str, started: float) -> None:
+        self.stages[stage] = self.stages.get(stage, 0.0) + time.monotonic() - started
 
 
 def combined(title: str, phases: Sequence[Phase]) -> Plan:
@@ -71,18 +76,26 @@ def run(
         return Outcome()
     confirm(plan, options.yes, stdin=stdin)
     outcome = Outcome()
+    started = time.monotonic()
     outcome.capture = run_capture(rt, settings.capture.since, settings.capture.since_seconds, progress=say).path
+    outcome.timed("capture", started)
     say(f"capture complete: {outcome.capture}")
     audit = Audit(Path(settings.capture.dir) / "audit.jsonl", rt.identity().arn, task_name)
     try:
         for phase in phases:
+            started = time.monotonic()
             execute(phase.plan, rt.aws.client, audit, say, outcome.executed)
+            outcome.timed("change", started)
             if options.wait and phase.goals:
+                started = time.monotonic()
                 timeout = options.timeout or settings.wait.timeout
                 waited = wait_for(rt.ecs, settings.cluster, phase.goals, timeout, settings.wait.poll, settings.wait.poll_max)
                 outcome.seconds.update(waited.seconds)
+                outcome.timed("wait", started)
         if options.wait and verify:
+            started = time.monotonic()
             outcome.verified = verify_now(rt, say)
+            outcome.timed("verify", started)
     except KeyboardInterrupt:
         raise Interrupted(*_aftermath(rt, plan, outcome.executed, "interrupted")) from None
     except (ToolkitError, BotoCoreError, ClientError) as exc:

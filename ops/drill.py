@@ -1,0 +1,166 @@
+"""``inv drill``: the whole rehearsal in one command, in-process, against the sandbox world.
+
+Start the world with a scenario, triage it, run the recommended option non-interactively, wait,
+verify, and report each step's measured time beside the runbook's "Rollback Time Estimates".
+"""
+from __future__ import annotations
+
+import copy
+import os
+import shutil
+import tempfile
+import time
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from typing import Any, Callable, Iterator
+
+from ops import config as config_mod
+from ops import operations
+from ops import triage as triage_mod
+from ops.errors import OperationFailed, UsageError
+from ops.flow import Options, verify_now
+from ops.report import table
+from ops.runtime import Runtime
+
+# The runbook's "Rollback Time Estimates" (seconds): execute, verify, total.
+ESTIMATES: dict[str, tuple[str, int, int, int]] = {
+    "option1": ("Option 1: API only", 120, 180, 300),
+    "option2": ("Option 2: Specific image", 120, 180, 300),
+    "option3": ("Option 3: Stop worker", 30, 60, 120),
+    "option4": ("Option 4: Full rollback", 180, 300, 480),
+    "restart-worker": ("Restart worker (not in the runbook's table)", 0, 0, 0),
+}
+
+Say = Callable[[str], None]
+
+
+@dataclass
+class DrillReport:
+    scenario: str
+    recommendation: str = ""
+    steps: list[tuple[str, float]] = field(default_factory=list)
+    verified: bool = False
+    final: list[str] = field(default_factory=list)
+
+    def render(self) -> str:
+        title, execute_est, verify_est, total_est = ESTIMATES.get(self.recommendation, ("-", 0, 0, 0))
+        estimate = {"change": execute_est, "verify": verify_est} if total_est else {}
+        rows = [(name, f"{seconds:.1f}s", _estimate(name, estimate)) for name, seconds in self.steps]
+        total = sum(seconds for _, seconds in self.steps)
+        rows.append(("total", f"{total:.1f}s", f"{total_est}s" if total_est else "-"))
+        lines = [f"drill report: scenario {self.scenario}, recommendation {self.recommendation} ({title})",
+                 table(rows, ["step", "measured", "runbook estimate"]),
+                 "(runbook: 'Time to Execute' is set against change + wait; the sandbox runs rollouts in "
+                 "accelerated time, so compare the shape, not the seconds)"]
+        lines.append("final state:")
+        lines += [f"  {line}" for line in self.final]
+        lines.append("VERIFIED: the rollback worked" if self.verified else "NOT VERIFIED")
+        return "\n".join(lines)
+
+
+def _estimate(step: str, estimate: dict[str, int]) -> str:
+    if step == "wait" and "change" in estimate:
+        return f"{estimate['change']}s (execute, with change)"
+    if step in estimate and step != "change":
+        return f"{estimate[step]}s"
+    return "-"
+
+
+@contextmanager
+def _world_environment(world: Any) -> Iterator[None]:
+    """Point boto3 at the world (endpoint, any credentials) for this process, then restore."""
+    saved = dict(os.environ)
+    os.environ.pop("AWS_PROFILE", None)
+    os.environ.update(world.env())
+    try:
+        yield
+    finally:
+        os.environ.clear()
+        os.environ.update(saved)
+
+
+def _settings(world: Any, capture_dir: str) -> config_mod.Settings:
+    config = copy.deepcopy(config_mod.DEFAULTS)
+    config["aws"] = {"profile": None, "region": world.region}
+    config["api"]["url"] = world.api_url
+    config["capture"]["dir"] = capture_dir
+    config["wait"].update({"poll": 0.5, "poll_max": 2, "timeout": 120})
+    return config_mod.load(config)
+
+
+def _timed(report: DrillReport, name: str, body: Callable[[], Any]) -> Any:
+    started = time.monotonic()
+    try:
+        return body()
+    finally:
+        report.steps.append((name, time.monotonic() - started))
+
+
+def _run_option(rt: Runtime, recommendation: str, command: str, say: Say) -> Any:
+    options = Options(yes=True, wait=True)
+    if recommendation == "option1":
+        return operations.rollback_api(rt, None, False, False, options, say)
+    if recommendation == "option2":
+        image = command.split("--image", 1)[1].split()[0]
+        return operations.rollback_image(rt, image, None, None, False, options, say)
+    if recommendation == "option3":
+        return operations.worker_stop(rt, options, say)
+    if recommendation == "option4":
+        return operations.rollback_full(rt, None, False, False, options, say)
+    if recommendation == "restart-worker":
+        return operations.worker_start(rt, None, False, options, say)
+    raise OperationFailed(f"triage recommends {recommendation!r}: there is nothing to roll back in this scenario")
+
+
+def drill(scenario: str, rollout_seconds: float = 3.0, keep: bool = False, say: Say = print) -> DrillReport:
+    """Run the whole rehearsal; the report's ``verified`` says whether the rollback verified."""
+    from ops.sandbox import SCENARIOS, World
+    from ops.runtime import for_settings
+
+    if scenario not in SCENARIOS:
+        raise UsageError(f"--scenario {scenario!r} is not known", f"use one of: {', '.join(SCENARIOS)}")
+    report = DrillReport(scenario)
+    capture_dir = tempfile.mkdtemp(prefix="drill-diagnostics-")
+    try:
+        with World(scenario=scenario, rollout_seconds=rollout_seconds) as world, _world_environment(world):
+            say(f"sandbox world up: scenario {scenario}, AWS at {world.aws_endpoint}, API at {world.api_url}")
+            rt = for_settings(_settings(world, capture_dir))
+            say(rt.identity().describe(rt.settings.cluster))
+            result = _timed(report, "triage", lambda: triage_mod.triage(rt, None, 300))
+            say(triage_mod.render(result))
+            report.recommendation = result.recommendation
+            outcome = _run_option(rt, result.recommendation, result.command, say)
+            if outcome is None:  # nothing was changed: still verify
+                report.verified = _timed(report, "verify", lambda: verify_now(rt, say))
+            else:
+                report.steps += [(stage, outcome.stages.get(stage, 0.0)) for stage in ("capture", "change", "wait", "verify")]
+                report.verified = bool(outcome.verified)
+            report.final = _final_state(world, rt)
+            if keep:
+                say(f"--keep: the world stays up until Ctrl-C; diagnostics in {capture_dir}")
+                _serve_until_interrupted(world, say)
+    finally:
+        if not keep:
+            shutil.rmtree(capture_dir, ignore_errors=True)
+    return report
+
+
+def _final_state(world: Any, rt: Runtime) -> list[str]:
+    from ops.ecs import describe_services
+    from ops.wait import progress_line
+
+    names = [s.service for s in rt.settings.services]
+    services = describe_services(rt.ecs, rt.settings.cluster, names)
+    return [progress_line(services[n]) for n in names] + [
+        "API /healthz: " + ("healthy" if world.api_healthy() else "unhealthy")
+    ]
+
+
+def _serve_until_interrupted(world: Any, say: Say) -> None:
+    say(f"AWS_ENDPOINT_URL={world.aws_endpoint}")
+    say(f"api.url={world.api_url}")
+    try:
+        while True:
+            time.sleep(1)
+    except KeyboardInterrupt:
+        say("stopping the world")

@@ -1,0 +1,251 @@
+"""The runbook's Rollback Decision Tree, computed from live signals instead of by eye.
+
+Signals: the health check, each service's state (failed tasks, rollout state, running vs
+desired), error lines in each service's recent logs (the capture's log reader), and the metrics
+endpoint's answer and latency. What cannot be observed (CORS, rate limiting, slow metrics as a
+user sees them) comes in as ``--symptom`` and maps as the runbook says.
+"""
+from __future__ import annotations
+
+import json
+import re
+import time
+from dataclasses import dataclass, field
+from typing import Any
+
+import requests
+from botocore.exceptions import BotoCoreError, ClientError
+
+from ops import rollback as rb
+from ops.config import Settings
+from ops.ecs import Service, describe_services, short_td
+from ops.errors import Refused, ToolkitError, UsageError
+from ops.logs import Window, iter_events
+from ops.verify import make_session
+
+SYMPTOMS = ("api-errors", "jobs-not-running", "rate-limiting", "cors", "metrics-slow")
+API_CODE_SYMPTOMS = {
+    "rate-limiting": "rate limiter changes are in the API code",
+    "cors": "CORS config is in the API code",
+    "metrics-slow": "metrics caching is in the API code",
+}
+RECOMMENDATIONS = ("none", "option1", "option2", "option3", "option4", "restart-worker")
+ERROR_LINE = re.compile(r"\b(ERROR|FATAL|CRITICAL|Traceback|Exception|panic)\b")
+LOG_ERRORS_LIMIT = 5  # error lines in the window that make a service "failing"
+SLOW_METRICS_SECONDS = 2.0
+
+
+@dataclass
+class Triage:
+    recommendation: str
+    reasons: list[str]
+    signals: dict[str, Any]
+    command: str
+
+    def to_json(self) -> dict[str, Any]:
+        return {"recommendation": self.recommendation, "reasons": self.reasons, "signals": self.signals,
+                "command": self.command}
+
+
+@dataclass
+class _Probe:
+    ok: bool
+    status: int | None
+    seconds: float
+    text: str = ""
+    error: str = ""
+
+
+def _get(session: requests.Session, url: str, timeout: float) -> _Probe:
+    started = time.monotonic()
+    try:
+        response = session.get(url, timeout=timeout)
+    except requests.RequestException as exc:
+        return _Probe(False, None, time.monotonic() - started, error=type(exc).__name__)
+    return _Probe(response.status_code == 200, response.status_code, time.monotonic() - started, response.text)
+
+
+def health_signal(session: requests.Session, settings: Settings) -> dict[str, Any]:
+    probe = _get(session, f"{settings.api.url}/healthz", settings.api.timeout)
+    status = ""
+    if probe.status is not None:
+        try:
+            status = str(json.loads(probe.text).get("status", ""))
+        except (ValueError, AttributeError):
+            status = ""
+    healthy = probe.ok and status == "healthy"
+    return {"healthy": healthy, "http_status": probe.status, "status": status or probe.error, "seconds": round(probe.seconds, 3)}
+
+
+def metrics_signal(session: requests.Session, settings: Settings) -> dict[str, Any]:
+    probe = _get(session, f"{settings.api.url}/metrics", settings.api.timeout)
+    samples: dict[str, float] = {}
+    for line in probe.text.splitlines() if probe.ok else []:
+        if line.startswith("#") or not line.strip():
+            continue
+        name, _, value = line.partition(" ")
+        try:
+            samples[name.split("{", 1)[0]] = samples.get(name.split("{", 1)[0], 0.0) + float(value.split()[0])
+        except (ValueError, IndexError):
+            continue
+    wanted = {k: v for k, v in samples.items() if k.startswith("pool_") or "error" in k or "failed" in k}
+    return {"ok": probe.ok, "http_status": probe.status, "seconds": round(probe.seconds, 3),
+            "slow": probe.seconds > SLOW_METRICS_SECONDS, "samples": wanted}
+
+
+def log_errors(logs: Any, group: str, window: Window) -> int | str:
+    """Error lines in the window (counted here: moto and AWS differ on filter patterns)."""
+    try:
+        return sum(1 for e in iter_events(logs, group, window) if ERROR_LINE.search(str(e.get("message", ""))))
+    except Exception as exc:  # a signal we could not read is reported, not fatal
+        return f"unreadable: {type(exc).__name__}"
+
+
+def service_signal(service: Service, log_error_count: int | str) -> dict[str, Any]:
+    primary = service.primary
+    return {
+        "desired": service.desired,
+        "running": service.running,
+        "failedTasks": service.failed_tasks,
+        "rolloutState": service.rollout_state,
+        "deployments": len(service.deployments),
+        "taskDefinition": short_td(primary.task_definition if primary else service.task_definition),
+        "logErrors": log_error_count,
+    }
+
+
+def _failing(signal: dict[str, Any]) -> list[str]:
+    """Why a service looks broken (empty: it looks fine)."""
+    why = []
+    if signal["rolloutState"] == "FAILED":
+        why.append("its rollout FAILED")
+    if signal["failedTasks"] > 0:
+        why.append(f"{signal['failedTasks']} failed tasks")
+    if signal["desired"] > 0 and signal["running"] < signal["desired"]:
+        why.append(f"running {signal['running']} of {signal['desired']}")
+    if isinstance(signal["logErrors"], int) and signal["logErrors"] >= LOG_ERRORS_LIMIT:
+        why.append(f"{signal['logErrors']} error lines in its recent logs")
+    return why
+
+
+def gather(rt: Any, window_seconds: int, session: requests.Session | None = None) -> tuple[dict[str, Any], dict[str, Service]]:
+    s = rt.settings
+    http = session or make_session()
+    services = describe_services(rt.ecs, s.cluster, [x.service for x in s.services])
+    window = Window.last(window_seconds)
+    signals: dict[str, Any] = {
+        "healthz": health_signal(http, s),
+        "metrics": metrics_signal(http, s),
+        "api": service_signal(services[s.api_service.service], log_errors(rt.logs, s.api_service.log_group, window)),
+        "worker": service_signal(services[s.worker_service.service], log_errors(rt.logs, s.worker_service.log_group, window)),
+        "windowSeconds": window_seconds,
+    }
+    return signals, services
+
+
+def decide(settings: Settings, signals: dict[str, Any], symptom: str | None) -> tuple[str, list[str]]:
+    """The decision tree itself: signals (+ symptom) -> recommendation and reasons."""
+    if symptom is not None and symptom not in SYMPTOMS:
+        raise UsageError(f"--symptom {symptom!r} is not known", f"use one of: {', '.join(SYMPTOMS)}")
+    if symptom in API_CODE_SYMPTOMS:
+        return "option1", [f"symptom {symptom}: {API_CODE_SYMPTOMS[symptom]} (runbook: Option 1, roll back the API)"]
+    api, worker = signals["api"], signals["worker"]
+    api_why = _failing(api)
+    if not signals["healthz"]["healthy"]:
+        api_why.insert(0, f"/healthz is not healthy ({signals['healthz']['http_status'] or signals['healthz']['status']})")
+    worker_why = _failing(worker)
+    worker_stopped = worker["desired"] == 0 and worker["running"] == 0
+    if symptom == "jobs-not-running":
+        return _jobs_branch(worker_stopped, worker_why)
+    if api_why and worker_why:
+        return "option4", [f"API failing: {', '.join(api_why)}", f"worker failing: {', '.join(worker_why)}",
+                           "runbook: both failing -> Option 4 (full rollback)"]
+    if worker_why:
+        return "option3", [f"worker failing: {', '.join(worker_why)}", "runbook: check worker first; worker failing -> Option 3"]
+    if api_why:
+        return "option1", [f"API failing: {', '.join(api_why)}", "runbook: API code issues -> Option 1"]
+    if worker_stopped:
+        return "restart-worker", ["the API is healthy and the worker is stopped (desired 0): background jobs do not run",
+                                  "runbook: worker stopped -> restart worker"]
+    return "none", ["health check passes and both services are steady with no recent errors"]
+
+
+def _jobs_branch(worker_stopped: bool, worker_why: list[str]) -> tuple[str, list[str]]:
+    if worker_stopped:
+        return "restart-worker", ["symptom jobs-not-running: the worker is stopped (desired 0)", "runbook: restart worker"]
+    if worker_why:
+        return "option3", [f"symptom jobs-not-running: worker failing: {', '.join(worker_why)}",
+                           "runbook: worker failing -> check logs, may need Option 3"]
+    return "none", ["symptom jobs-not-running, but the worker runs and is steady: check its logs (inv capture)"]
+
+
+def next_command(rt: Any, recommendation: str, services: dict[str, Service], reasons: list[str]) -> tuple[str, str]:
+    """The exact command to run next; Option 1 turns into Option 2 when it would redeploy the same image."""
+    s = rt.settings
+    revision = s.api_service.known_good_revision
+    if recommendation in ("option1", "option4"):
+        pinned = _pinned_instead(rt, services[s.api_service.service])
+        if pinned and recommendation == "option1":
+            reasons.append(f"but {s.api_service.family}:{revision} would redeploy the running image digest (moved tag): "
+                           "roll back by digest instead (Option 2)")
+            return "option2", pinned
+        if pinned:
+            reasons.append(f"note: {s.api_service.family}:{revision} would redeploy the running digest; "
+                           f"stop the worker, then {pinned}")
+            return recommendation, f"inv worker.stop --yes && {pinned}"
+    commands = {
+        "option1": f"inv rollback.api --revision {revision}",
+        "option4": f"inv rollback.full --revision {revision}",
+        "option3": "inv worker.stop",
+        "restart-worker": "inv worker.start",
+        "none": "inv verify",
+    }
+    return recommendation, commands[recommendation]
+
+
+def _pinned_instead(rt: Any, api: Service) -> str | None:
+    """``inv rollback.image --image repo@sha256:...`` when Option 1 would be refused as the same image."""
+    s = rt.settings
+    try:
+        target = rb.resolve_target(rt.ecs, api, s.api_service.family or "", s.api_service.known_good_revision or 1)
+        ecr = rt.aws.client("ecr")
+        checks = rb.check_same_image(rt.ecs, ecr, rt.identity().account, s.cluster, api, target)
+        current = rb.ecs_mod.describe_task_definition(rt.ecs, api.task_definition)["taskDefinition"]
+        rb.refuse_same_image(s, ecr, checks, current, target, lambda _: None)
+    except Refused as refused:
+        match = re.search(r"inv rollback\.image --image \S+(?: --container \S+)?", refused.hint or "")
+        return match.group(0) if match else None
+    except (ToolkitError, BotoCoreError, ClientError):  # triage answers even when this extra look fails
+        return None
+    return None
+
+
+def triage(rt: Any, symptom: str | None, window_seconds: int, session: requests.Session | None = None) -> Triage:
+    if symptom is not None and symptom not in SYMPTOMS:
+        raise UsageError(f"--symptom {symptom!r} is not known", f"use one of: {', '.join(SYMPTOMS)}")
+    signals, services = gather(rt, window_seconds, session)
+    recommendation, reasons = decide(rt.settings, signals, symptom)
+    recommendation, command = next_command(rt, recommendation, services, reasons)
+    return Triage(recommendation, reasons, signals, command)
+
+
+def render(result: Triage) -> str:
+    """The recommendation, each signal that led there, and the command to run next."""
+    from ops.report import table
+
+    sig = result.signals
+    rows = [
+        ("healthz", "healthy" if sig["healthz"]["healthy"] else "UNHEALTHY",
+         f"HTTP {sig['healthz']['http_status']} in {sig['healthz']['seconds']}s"),
+        ("metrics", "ok" if sig["metrics"]["ok"] and not sig["metrics"]["slow"] else "SLOW/FAILING",
+         f"HTTP {sig['metrics']['http_status']} in {sig['metrics']['seconds']}s"),
+    ]
+    for role in ("api", "worker"):
+        x = sig[role]
+        rows.append((f"{role} service", "failing" if _failing(x) else "ok",
+                     f"{x['taskDefinition']} running {x['running']}/{x['desired']}, failed tasks {x['failedTasks']}, "
+                     f"{x['rolloutState'] or '-'}, log errors {x['logErrors']} (last {sig['windowSeconds']}s)"))
+    lines = [table(rows, ["signal", "state", "detail"]), "", f"recommendation: {result.recommendation}"]
+    lines += [f"  - {reason}" for reason in result.reasons]
+    lines.append(f"next: {result.command}")
+    return "\n".join(lines)
