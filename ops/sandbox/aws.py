@@ -1,0 +1,58 @@
+"""moto over real HTTP on 127.0.0.1, behind fault injection and the world's lock."""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Callable, Iterable
+from typing import Any
+
+from moto.moto_server.werkzeug_app import DomainDispatcherApplication, create_backend_app
+from werkzeug.serving import BaseWSGIServer, WSGIRequestHandler, make_server
+
+from .faults import FaultInjector, WsgiApp
+
+
+def _locked(app: WsgiApp, lock: threading.RLock) -> WsgiApp:
+    """Run each request's backend work under ``lock`` (shared with the simulator's ticker)."""
+
+    def wrapped(environ: dict[str, Any], start_response: Callable[..., Any]) -> Iterable[bytes]:
+        with lock:
+            return list(app(environ, start_response))
+
+    return wrapped
+
+
+class _QuietHandler(WSGIRequestHandler):
+    """Werkzeug's handler without the per-request access log."""
+
+    def log_request(self, code: int | str = "-", size: int | str = "-") -> None:
+        """Do not log requests."""
+
+
+class AwsServer:
+    """A threaded werkzeug server running moto's dispatcher app."""
+
+    def __init__(self, port: int, lock: threading.RLock, faults: FaultInjector) -> None:
+        app = DomainDispatcherApplication(create_backend_app)
+        self._server: BaseWSGIServer = make_server(
+            "127.0.0.1", port, faults.middleware(_locked(app, lock)), threaded=True,
+            request_handler=_QuietHandler,
+        )
+        self._thread: threading.Thread | None = None
+
+    @property
+    def endpoint(self) -> str:
+        """``http://127.0.0.1:PORT``."""
+        return f"http://127.0.0.1:{self._server.server_port}"
+
+    def start(self) -> None:
+        """Serve in a background thread."""
+        self._thread = threading.Thread(target=self._server.serve_forever, name="moto", daemon=True)
+        self._thread.start()
+
+    def stop(self) -> None:
+        """Stop serving and free the port."""
+        self._server.shutdown()
+        self._server.server_close()
+        if self._thread is not None:
+            self._thread.join()

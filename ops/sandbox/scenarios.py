@@ -1,0 +1,109 @@
+"""Names of the simulated production resources, the scenarios, and who behaves how.
+
+Behaviour is a property of what runs: it is looked up by (task definition family, image digest),
+with per-(family, revision) overrides set by tests through ``World.set_behaviour``.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Literal, get_args
+
+Behaviour = Literal["healthy", "errors", "crash-loop", "stuck"]
+BEHAVIOURS: tuple[str, ...] = get_args(Behaviour)
+
+REGION = "eu-central-1"
+CLUSTER = "sandbox-broker-cluster"
+API_SERVICE = "sandbox-broker"
+API_FAMILY = "sandbox-broker"
+API_CONTAINER = "sandbox-broker-api"
+API_LOG_GROUP = "/ecs/sandbox-broker-api"
+API_REVISIONS = 9
+GOOD_API_REVISION = 8
+BAD_API_REVISION = 9
+INACTIVE_API_REVISION = 1
+WORKER_SERVICE = "sandbox-broker-worker"
+WORKER_FAMILY = "sandbox-broker-worker"
+WORKER_CONTAINER = "sandbox-broker-worker"
+WORKER_LOG_GROUP = "/ecs/sandbox-broker-worker"
+REPOSITORY = "sandbox-broker-api"
+SCALABLE_DIMENSION = "ecs:service:DesiredCount"
+WORKER_SCALABLE_RESOURCE = f"service/{CLUSTER}/{WORKER_SERVICE}"
+
+
+@dataclass(frozen=True)
+class Scenario:
+    """One broken (or not) production state to rehearse against."""
+
+    name: str
+    description: str
+    api_release: Behaviour = "healthy"  # how the API's current release (:9's image) behaves
+    worker: Behaviour = "healthy"  # how the worker's image behaves
+    worker_desired: int = 1
+    autoscaling_min: int = 1
+    latest_tag: bool = False  # every revision runs ...:latest, and :latest moved to the bad image
+
+
+_SCENARIOS = (
+    Scenario(
+        "api-bad-release",
+        "API :9 serves errors (healthz unhealthy, error logs); :8 and older are good; worker fine.",
+        api_release="errors",
+    ),
+    Scenario(
+        "worker-failing",
+        "worker:1 crash-loops (failedTasks grows, running < desired); API fine.",
+        worker="crash-loop",
+    ),
+    Scenario(
+        "both-failing",
+        "API :9 serves errors and worker:1 crash-loops.",
+        api_release="errors",
+        worker="crash-loop",
+    ),
+    Scenario(
+        "worker-stopped",
+        "Worker scaled to 0 (autoscaling min 0); API fine.",
+        worker_desired=0,
+        autoscaling_min=0,
+    ),
+    Scenario(
+        "latest-tag-moved",
+        "Every revision runs :latest; :latest moved to the bad release, so redeploying :8 stays bad.",
+        api_release="errors",
+        latest_tag=True,
+    ),
+)
+SCENARIOS: tuple[str, ...] = tuple(s.name for s in _SCENARIOS)
+
+
+def get_scenario(name: str) -> Scenario:
+    """Return the scenario called ``name`` or raise ValueError listing the known ones."""
+    for scenario in _SCENARIOS:
+        if scenario.name == name:
+            return scenario
+    raise ValueError(f"unknown scenario {name!r}; known: {', '.join(SCENARIOS)}")
+
+
+def check_behaviour(behaviour: str) -> Behaviour:
+    """Validate a behaviour name."""
+    if behaviour not in BEHAVIOURS:
+        raise ValueError(f"unknown behaviour {behaviour!r}; known: {', '.join(BEHAVIOURS)}")
+    return behaviour  # type: ignore[return-value]
+
+
+@dataclass
+class BehaviourTable:
+    """Who behaves how: by (family, digest), overridden by (family, revision)."""
+
+    by_digest: dict[tuple[str, str], Behaviour] = field(default_factory=dict)
+    overrides: dict[tuple[str, int], Behaviour] = field(default_factory=dict)
+
+    def resolve(self, family: str, revision: int, digest: str | None) -> Behaviour:
+        """The behaviour of a task of ``family:revision`` running image ``digest``."""
+        override = self.overrides.get((family, revision))
+        if override is not None:
+            return override
+        if digest is None:
+            return "healthy"
+        return self.by_digest.get((family, digest), "healthy")

@@ -1,0 +1,229 @@
+"""The runbook's own `aws` commands, as written, run by the real AWS CLI v1 against the world.
+
+`watch -n 5 '...'` becomes polling the quoted command; `aws logs tail` (CLI v2 only) becomes
+`aws logs filter-log-events --log-group-name G --start-time MS`; curl becomes requests.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shlex
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+import requests
+
+from ops.sandbox import World
+
+AWS = str(Path(sys.executable).with_name("aws"))
+ROLLOUT = 1.0
+
+OPTION1_DESCRIBE = """aws ecs describe-services \\
+  --cluster sandbox-broker-cluster \\
+  --services sandbox-broker \\
+  --region eu-central-1 \\
+  --profile okta-sso \\
+  --query 'services[0].taskDefinition'"""
+OPTION1_UPDATE = """aws ecs update-service \\
+  --cluster sandbox-broker-cluster \\
+  --service sandbox-broker \\
+  --task-definition sandbox-broker:8 \\
+  --force-new-deployment \\
+  --region eu-central-1 \\
+  --profile okta-sso"""
+OPTION1_MONITOR = """aws ecs describe-services \\
+  --cluster sandbox-broker-cluster \\
+  --services sandbox-broker \\
+  --region eu-central-1 \\
+  --profile okta-sso \\
+  --query "services[0].deployments\""""
+OPTION3_STOP = """aws ecs update-service \\
+  --cluster sandbox-broker-cluster \\
+  --service sandbox-broker-worker \\
+  --desired-count 0 \\
+  --region eu-central-1 \\
+  --profile okta-sso"""
+OPTION3_VERIFY = """aws ecs describe-services \\
+  --cluster sandbox-broker-cluster \\
+  --services sandbox-broker-worker \\
+  --region eu-central-1 \\
+  --profile okta-sso \\
+  --query 'services[0].[runningCount,desiredCount]'"""
+OPTION4_MONITOR = """aws ecs describe-services \\
+  --cluster sandbox-broker-cluster \\
+  --services sandbox-broker sandbox-broker-worker \\
+  --region eu-central-1 \\
+  --profile okta-sso \\
+  --query "services[*].[serviceName,runningCount,desiredCount]\""""
+QUICK_STATUS = """aws ecs describe-services \\
+  --cluster sandbox-broker-cluster \\
+  --services sandbox-broker sandbox-broker-worker \\
+  --region eu-central-1 \\
+  --profile okta-sso \\
+  --query 'services[*].{Name:serviceName,Running:runningCount,Desired:desiredCount,Health:healthCheckGracePeriodSeconds}' \\
+  --output table"""
+CHECKLIST_TASKDEF = """aws ecs describe-task-definition \\
+  --task-definition sandbox-broker \\
+  --region eu-central-1 \\
+  --profile okta-sso"""
+CHECKLIST_SERVICES = """aws ecs describe-services \\
+  --cluster sandbox-broker-cluster \\
+  --services sandbox-broker sandbox-broker-worker \\
+  --region eu-central-1 \\
+  --profile okta-sso"""
+CHECKLIST_LOGS = """aws logs filter-log-events --log-group-name {group} --start-time {start_ms} \\
+  --region eu-central-1 \\
+  --profile okta-sso"""
+VERIFY_DEPLOYMENTS = """aws ecs describe-services \\
+  --cluster sandbox-broker-cluster \\
+  --services sandbox-broker \\
+  --region eu-central-1 \\
+  --profile okta-sso \\
+  --query 'services[0].deployments'"""
+# Not in the runbook: what Option 3 needs first, or Application Auto Scaling undoes it.
+AUTOSCALING_MIN_ZERO = """aws application-autoscaling register-scalable-target \\
+  --service-namespace ecs \\
+  --resource-id service/sandbox-broker-cluster/sandbox-broker-worker \\
+  --scalable-dimension ecs:service:DesiredCount \\
+  --min-capacity 0 \\
+  --region eu-central-1 \\
+  --profile okta-sso"""
+
+
+class Cli:
+    """Runs runbook command text with the real AWS CLI, profile okta-sso, against a world."""
+
+    def __init__(self, world: World, home: Path) -> None:
+        (home / "config").write_text("[profile okta-sso]\nregion = eu-central-1\noutput = json\n")
+        (home / "credentials").write_text(
+            "[okta-sso]\naws_access_key_id = AKIASANDBOXTEST00001\naws_secret_access_key = sandbox-test\n")
+        self.env = {k: v for k, v in os.environ.items() if not k.startswith("AWS_")}
+        self.env.update({"AWS_CONFIG_FILE": str(home / "config"), "HOME": str(home),
+                         "AWS_SHARED_CREDENTIALS_FILE": str(home / "credentials"),
+                         "AWS_ENDPOINT_URL": world.aws_endpoint, "AWS_EC2_METADATA_DISABLED": "true"})
+
+    def text(self, command: str) -> str:
+        """Run one runbook command (its `aws` word becomes the venv's CLI); return stdout."""
+        argv = shlex.split(command.replace("\\\n", " "))  # the shell's line continuation
+        assert argv[0] == "aws"
+        proc = subprocess.run([AWS, *argv[1:]], env=self.env, capture_output=True, text=True, timeout=60)
+        assert proc.returncode == 0, proc.stderr
+        return proc.stdout
+
+    def json(self, command: str) -> Any:
+        return json.loads(self.text(command))
+
+    def poll(self, command: str, expected: Any, timeout: float = 15) -> Any:
+        """`watch`: rerun until the output equals ``expected``."""
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            value = self.json(command)
+            if value == expected:
+                return value
+            time.sleep(0.3)
+        pytest.fail(f"never saw {expected!r}; last {value!r}")
+
+
+@pytest.fixture
+def world() -> Iterator[World]:
+    with World(scenario="both-failing", rollout_seconds=ROLLOUT) as w:
+        yield w
+
+
+@pytest.fixture
+def cli(world: World, tmp_path: Path) -> Cli:
+    return Cli(world, tmp_path)
+
+
+def one_primary_settled(deployments: list[dict[str, Any]]) -> bool:
+    return (len(deployments) == 1 and deployments[0]["status"] == "PRIMARY"
+            and deployments[0]["runningCount"] == deployments[0]["desiredCount"] > 0
+            and deployments[0]["rolloutState"] == "COMPLETED")
+
+
+def test_option1_rollback_api(world: World, cli: Cli) -> None:
+    before = cli.json(OPTION1_DESCRIBE)
+    assert before == f"arn:aws:ecs:eu-central-1:{world.account_id}:task-definition/sandbox-broker:9"
+    updated = cli.json(OPTION1_UPDATE)["service"]
+    assert updated["taskDefinition"].endswith("task-definition/sandbox-broker:8")
+    assert [d["status"] for d in cli.json(OPTION1_MONITOR)] == ["PRIMARY", "ACTIVE"]
+    deadline = time.monotonic() + 15
+    while not one_primary_settled(deployments := cli.json(OPTION1_MONITOR)):
+        assert time.monotonic() < deadline, deployments
+    assert deployments[0]["taskDefinition"].endswith(":8")
+    assert requests.get(f"{world.api_url}/healthz", timeout=5).json()["status"] == "healthy"
+
+
+def test_option3_as_written_is_undone_by_autoscaling(world: World, cli: Cli) -> None:
+    assert cli.json(OPTION3_STOP)["service"]["desiredCount"] == 0
+    cli.poll(OPTION3_VERIFY, [0, 1], timeout=10)  # desired is back; the worker still crash-loops
+
+
+def test_option3_stop_worker(world: World, cli: Cli) -> None:
+    cli.text(AUTOSCALING_MIN_ZERO)
+    cli.text(OPTION3_STOP)
+    cli.poll(OPTION3_VERIFY, [0, 0])
+    time.sleep(1.5)
+    assert cli.json(OPTION3_VERIFY) == [0, 0]
+
+
+def test_option4_full_rollback(world: World, cli: Cli) -> None:
+    cli.text(AUTOSCALING_MIN_ZERO)
+    cli.text(OPTION3_STOP)
+    cli.text(OPTION1_UPDATE)
+    cli.poll(OPTION4_MONITOR, [["sandbox-broker", 2, 2], ["sandbox-broker-worker", 0, 0]])
+    assert world.settle(timeout=10)
+    assert one_primary_settled(cli.json(VERIFY_DEPLOYMENTS))
+    assert world.api_healthy()
+
+
+def test_quick_status_check_table(cli: Cli) -> None:
+    table = cli.text(QUICK_STATUS)
+    rows = [[cell.strip() for cell in line.strip("|").split("|")]
+            for line in table.splitlines() if line.startswith("|") and "DescribeServices" not in line]
+    assert rows[0] == ["Desired", "Health", "Name", "Running"]
+    assert ["2", "60", "sandbox-broker", "2"] in rows
+    assert ["1", "60", "sandbox-broker-worker", "0"] in rows
+
+
+def test_pre_rollback_checklist(world: World, cli: Cli, tmp_path: Path) -> None:
+    start_ms = int((time.time() - 600) * 1000)
+    files = {
+        "api-taskdef-before-rollback.json": CHECKLIST_TASKDEF,
+        "services-before-rollback.json": CHECKLIST_SERVICES,
+        "api-logs-before-rollback.txt": CHECKLIST_LOGS.format(group="/ecs/sandbox-broker-api", start_ms=start_ms),
+        "worker-logs-before-rollback.txt": CHECKLIST_LOGS.format(group="/ecs/sandbox-broker-worker", start_ms=start_ms),
+    }
+    for name, command in files.items():
+        (tmp_path / name).write_text(cli.text(command))
+    taskdef = json.loads((tmp_path / "api-taskdef-before-rollback.json").read_text())["taskDefinition"]
+    assert taskdef["revision"] == 9
+    env = {e["name"]: e["value"] for e in taskdef["containerDefinitions"][0]["environment"]}
+    assert "DATABASE_PASSWORD" in env  # the runbook's capture keeps secrets in clear
+    services = json.loads((tmp_path / "services-before-rollback.json").read_text())["services"]
+    assert [s["serviceName"] for s in services] == ["sandbox-broker", "sandbox-broker-worker"]
+    for name in ("api-logs-before-rollback.txt", "worker-logs-before-rollback.txt"):
+        events = json.loads((tmp_path / name).read_text())["events"]
+        assert events and all(e["timestamp"] >= start_ms for e in events)
+        assert any("ERROR" in e["message"] for e in events)
+
+
+def test_post_rollback_verification(world: World, cli: Cli) -> None:
+    cli.text(OPTION1_UPDATE)
+    assert world.settle(timeout=10)
+    health = requests.get(f"{world.api_url}/healthz", timeout=5)
+    health.raise_for_status()  # curl -f
+    assert health.json()["status"] == "healthy" and isinstance(health.json()["timestamp"], int)
+    assert one_primary_settled(cli.json(VERIFY_DEPLOYMENTS))
+    allocation = requests.post(f"{world.api_url}/v1/allocate", timeout=5, headers={
+        "Authorization": f"Bearer {world.token}", "X-Instruqt-Sandbox-ID": "rollback-test-123",
+        "Content-Type": "application/json"})
+    assert allocation.status_code == 200
+    metrics = requests.get(f"{world.api_url}/metrics", timeout=5).text
+    assert [line for line in metrics.splitlines() if line.startswith("pool_total ")] == ["pool_total 50"]
