@@ -37,8 +37,8 @@ DEFAULTS: dict[str, Any] = {
     "capture": {"since": "10m", "dir": "diagnostics"},
     "wait": {
         "timeout": 600,
-        "poll": 2,  # first poll interval in seconds; it grows to poll_max (additions)
-        "poll_max": 15,
+        "poll": 2.0,  # first poll interval in seconds; it grows to poll_max (additions)
+        "poll_max": 15.0,
     },
 }
 

@@ -124,3 +124,48 @@ def seeded(moto_endpoint: str, aws_clients: dict[str, Any]) -> dict[str, Any]:
     for group in (API_LOGS, WORKER_LOGS):
         logs.create_log_group(logGroupName=group)
     return aws_clients
+
+
+# ------------------------------------------------------------------ the rehearsal world
+# A World resets moto's process-global state when it starts: a test uses either `seeded`
+# (the plain moto server above) or a World, never both at once.
+
+
+@pytest.fixture
+def world_factory() -> Iterator[Any]:
+    """Start a sandbox World (fast rollouts); stopped after the test."""
+    from ops.sandbox import World
+
+    started: list[Any] = []
+
+    def make(scenario: str = "api-bad-release", rollout_seconds: float = 1.5, **kwargs: Any) -> Any:
+        world = World(scenario=scenario, rollout_seconds=rollout_seconds, **kwargs)
+        world.start()
+        started.append(world)
+        return world
+
+    yield make
+    for world in started:
+        world.stop()
+
+
+@pytest.fixture
+def world(world_factory: Any) -> Any:
+    return world_factory()
+
+
+def world_env(world: Any, tmp_path: Path) -> dict[str, str]:
+    """Environment for `inv` against a World: endpoint, keys, token, API URL, fast polling."""
+    env = base_env(tmp_path)
+    env.update({k: v for k, v in world.env().items() if k.startswith("AWS_") or k == "SANDBOX_BROKER_API_TOKEN"})
+    env.update(
+        {
+            "INVOKE_AWS_PROFILE": "",
+            "INVOKE_API_URL": world.api_url,
+            "INVOKE_CAPTURE_DIR": str(tmp_path / "diagnostics"),
+            "INVOKE_WAIT_POLL": "0.3",
+            "INVOKE_WAIT_POLL_MAX": "1.0",
+            "INVOKE_WAIT_TIMEOUT": "60",
+        }
+    )
+    return env
