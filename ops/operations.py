@@ -23,7 +23,7 @@ def _api_phase(rt: Runtime, api: Service, worker: Service, revision: str | int |
     family, number = rb.parse_revision(revision, s.api_service.family or "", s.api_service.known_good_revision or 1)
     target = rb.resolve_target(rt.ecs, api, family, number)
     if not worker_stopping:
-        rb.refuse_while_rolling(worker, f"roll back {api.name}", force)
+        rb.refuse_while_rolling(worker, f"roll back {api.name}", force, say)
     plan = rb.option1_plan(s, api, target, force)
     if plan is None:
         say(f"{api.name} already runs {target.name} in a steady state: nothing to do (--force redeploys it)")
@@ -50,7 +50,7 @@ def rollback_image(rt: Runtime, image: str | None, container: str | None, from_r
     """Option 2: a new revision copied from the current one with one image replaced, deployed."""
     ref = rb.parse_image_flag(image)
     api, worker = _services(rt)
-    rb.refuse_while_rolling(worker, f"roll back {api.name}", force)
+    rb.refuse_while_rolling(worker, f"roll back {api.name}", force, say)
     described = rb.base_task_definition(rt.ecs, api, from_revision, rt.settings.api_service.family or "")
     name = rb.pick_container(described["taskDefinition"], container)
     rb.check_image_exists(rt.aws.client("ecr"), ref, rt.identity().account, say)
@@ -79,7 +79,7 @@ def worker_stop(rt: Runtime, options: Options, say: Say = print) -> Outcome | No
 def worker_start(rt: Runtime, count: int | None, force: bool, options: Options, say: Say = print) -> Outcome | None:
     """Restart the worker with the remembered count, refusing while the API rolls out."""
     api, worker = _services(rt)
-    rb.refuse_while_rolling(api, f"start {worker.name}", force)
+    rb.refuse_while_rolling(api, f"start {worker.name}", force, say)
     wanted = rb.restore_count(rt.settings, worker, count)
     scaling = rb.scaling_target(rt.aws.client("application-autoscaling"), rt.settings.cluster, worker.name, say)
     plan = rb.start_worker_plan(rt.settings, worker, wanted, scaling)

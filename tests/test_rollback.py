@@ -376,3 +376,12 @@ def test_capture_always_precedes_changes(world_factory: Any, tmp_path: Path) -> 
     for capture in captures:
         lines = (capture / "api-logs-before-rollback.txt").read_text().splitlines()
         assert lines and all(line[:4].isdigit() for line in lines)
+
+
+def test_failing_worker_is_not_a_rollout(world_factory: Any, tmp_path: Path) -> None:
+    """A crash-looping worker is broken, not rolling out: Option 1 goes ahead (and says why)."""
+    world = world_factory("worker-failing")
+    result = run_inv(["rollback.api", "--yes", "--no-wait"], world_env(world, tmp_path), tmp_path)
+    assert result.code == 0, result.stdout + result.stderr
+    assert "sandbox-broker-worker is failing" in result.stdout and "not rolling out: going ahead" in result.stdout
+    assert _primary_td(world, API) == "sandbox-broker:8"
