@@ -17,7 +17,7 @@ from typing import Any, Callable, Iterator
 from ops import config as config_mod
 from ops import operations
 from ops import triage as triage_mod
-from ops.errors import OperationFailed, UsageError
+from ops.errors import OperationFailed, UsageError, VerificationFailed
 from ops.flow import Options, verify_now
 from ops.report import table
 from ops.runtime import Runtime
@@ -112,8 +112,13 @@ def _run_option(rt: Runtime, recommendation: str, command: str, say: Say) -> Any
     raise OperationFailed(f"triage recommends {recommendation!r}: there is nothing to roll back in this scenario")
 
 
-def drill(scenario: str, rollout_seconds: float = 3.0, keep: bool = False, say: Say = print) -> DrillReport:
-    """Run the whole rehearsal; the report's ``verified`` says whether the rollback verified."""
+def drill(scenario: str, rollout_seconds: float = 3.0, keep: bool = False, say: Say = print,
+          prepare_world: Callable[[Any], None] | None = None) -> DrillReport:
+    """Run the whole rehearsal; the report's ``verified`` says whether the rollback verified.
+
+    ``prepare_world(world)``, if given, runs once the world is up and before triage (rehearsing a
+    variant, e.g. ``world.set_behaviour(...)`` to make the known-good revision bad too).
+    """
     from ops.sandbox import SCENARIOS, World
     from ops.runtime import for_settings
 
@@ -126,15 +131,24 @@ def drill(scenario: str, rollout_seconds: float = 3.0, keep: bool = False, say: 
             say(f"sandbox world up: scenario {scenario}, AWS at {world.aws_endpoint}, API at {world.api_url}")
             rt = for_settings(_settings(world, capture_dir))
             say(rt.identity().describe(rt.settings.cluster))
+            if prepare_world is not None:
+                prepare_world(world)
             result = _timed(report, "triage", lambda: triage_mod.triage(rt, None, 300))
             say(triage_mod.render(result))
             report.recommendation = result.recommendation
-            outcome = _run_option(rt, result.recommendation, result.command, say)
-            if outcome is None:  # nothing was changed: still verify
-                report.verified = _timed(report, "verify", lambda: verify_now(rt, say))
-            else:
-                report.steps += [(stage, outcome.stages.get(stage, 0.0)) for stage in ("capture", "change", "wait", "verify")]
-                report.verified = bool(outcome.verified)
+            started, steps = time.monotonic(), len(report.steps)
+            try:
+                outcome = _run_option(rt, result.recommendation, result.command, say)
+                if outcome is None:  # nothing was changed: still verify
+                    report.verified = _timed(report, "verify", lambda: verify_now(rt, say))
+                else:
+                    report.steps += [(stage, outcome.stages.get(stage, 0.0)) for stage in ("capture", "change", "wait", "verify")]
+                    report.verified = bool(outcome.verified)
+            except VerificationFailed as failed:  # changed but not verified: still report (the task exits 1)
+                say(f"error: {failed.render()}")
+                if len(report.steps) == steps:
+                    report.steps.append(("rollback (not verified)", time.monotonic() - started))
+                report.verified = False
             report.final = _final_state(world, rt)
             if keep:
                 say(f"--keep: the world stays up until Ctrl-C; diagnostics in {capture_dir}")

@@ -168,6 +168,20 @@ def running_tasks(ecs: Any, cluster: str, service: str) -> list[dict[str, Any]]:
     return tasks
 
 
+def deployment_task_ids(ecs: Any, cluster: str, service: str, deployment_id: str) -> set[str]:
+    """Ids of the tasks (running or stopped) that a deployment started (ECS sets startedBy to its id)."""
+    arns: list[str] = []
+    for status in ("RUNNING", "STOPPED"):
+        for page in ecs.get_paginator("list_tasks").paginate(cluster=cluster, serviceName=service, desiredStatus=status):
+            arns.extend(page.get("taskArns", []))
+    ids: set[str] = set()
+    for chunk in _chunks(arns, 100):
+        for task in ecs.describe_tasks(cluster=cluster, tasks=list(chunk)).get("tasks", []):
+            if task.get("startedBy") == deployment_id:
+                ids.add(str(task.get("taskArn", "")).rsplit("/", 1)[-1])
+    return ids
+
+
 def task_images(tasks: Iterable[dict[str, Any]]) -> list[dict[str, Any]]:
     """Each task with each container's image and image digest (the shape saved by capture)."""
     return [

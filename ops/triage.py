@@ -18,7 +18,7 @@ from botocore.exceptions import BotoCoreError, ClientError
 
 from ops import rollback as rb
 from ops.config import Settings
-from ops.ecs import Service, describe_services, short_td
+from ops.ecs import Service, deployment_task_ids, describe_services, short_td
 from ops.errors import Refused, ToolkitError, UsageError
 from ops.logs import Window, iter_events
 from ops.verify import make_session
@@ -93,12 +93,36 @@ def metrics_signal(session: requests.Session, settings: Settings) -> dict[str, A
             "slow": probe.seconds > SLOW_METRICS_SECONDS, "samples": wanted}
 
 
-def log_errors(logs: Any, group: str, window: Window) -> int | str:
-    """Error lines in the window (counted here: moto and AWS differ on filter patterns)."""
+def log_errors(logs: Any, group: str, window: Window, task_ids: set[str] | None = None) -> int | str:
+    """Error lines in the window (counted here: moto and AWS differ on filter patterns).
+
+    With ``task_ids``, only streams of those tasks (``ecs/<container>/<task id>``) count, so the
+    errors of tasks an earlier rollback already replaced do not count against the service now.
+    """
+    def counts(event: dict[str, Any]) -> bool:
+        if task_ids is not None and str(event.get("logStreamName", "")).rsplit("/", 1)[-1] not in task_ids:
+            return False
+        return bool(ERROR_LINE.search(str(event.get("message", ""))))
+
     try:
-        return sum(1 for e in iter_events(logs, group, window) if ERROR_LINE.search(str(e.get("message", ""))))
-    except Exception as exc:  # a signal we could not read is reported, not fatal
+        return sum(1 for e in iter_events(logs, group, window) if counts(e))
+    except (BotoCoreError, ClientError) as exc:  # a signal we could not read is reported, not fatal
         return f"unreadable: {type(exc).__name__}"
+
+
+def current_task_ids(rt: Any, service: Service) -> set[str] | None:
+    """Tasks of the service's PRIMARY deployment (None: unknown, count every stream)."""
+    primary = service.primary
+    if primary is None:
+        return None
+    try:
+        return deployment_task_ids(rt.ecs, rt.settings.cluster, service.name, primary.id)
+    except (BotoCoreError, ClientError):
+        return None
+
+
+def _service_signal(rt: Any, service: Service, log_group: str, window: Window) -> dict[str, Any]:
+    return service_signal(service, log_errors(rt.logs, log_group, window, current_task_ids(rt, service)))
 
 
 def service_signal(service: Service, log_error_count: int | str) -> dict[str, Any]:
@@ -136,8 +160,8 @@ def gather(rt: Any, window_seconds: int, session: requests.Session | None = None
     signals: dict[str, Any] = {
         "healthz": health_signal(http, s),
         "metrics": metrics_signal(http, s),
-        "api": service_signal(services[s.api_service.service], log_errors(rt.logs, s.api_service.log_group, window)),
-        "worker": service_signal(services[s.worker_service.service], log_errors(rt.logs, s.worker_service.log_group, window)),
+        "api": _service_signal(rt, services[s.api_service.service], s.api_service.log_group, window),
+        "worker": _service_signal(rt, services[s.worker_service.service], s.worker_service.log_group, window),
         "windowSeconds": window_seconds,
     }
     return signals, services
@@ -206,6 +230,8 @@ def next_command(rt: Any, recommendation: str, services: dict[str, Service], rea
 def _pinned_instead(rt: Any, api: Service) -> str | None:
     """``inv rollback.image --image repo@sha256:...`` when Option 1 would be refused as the same image."""
     s = rt.settings
+    if short_td(api.task_definition) == f"{s.api_service.family}:{s.api_service.known_good_revision}":
+        return None  # already on the target: no moved tag to route around (and "the digest before" is the bad one)
     try:
         target = rb.resolve_target(rt.ecs, api, s.api_service.family or "", s.api_service.known_good_revision or 1)
         ecr = rt.aws.client("ecr")
@@ -244,7 +270,7 @@ def render(result: Triage) -> str:
         x = sig[role]
         rows.append((f"{role} service", "failing" if _failing(x) else "ok",
                      f"{x['taskDefinition']} running {x['running']}/{x['desired']}, failed tasks {x['failedTasks']}, "
-                     f"{x['rolloutState'] or '-'}, log errors {x['logErrors']} (last {sig['windowSeconds']}s)"))
+                     f"{x['rolloutState'] or '-'}, log errors {x['logErrors']} (current deployment's tasks, last {sig['windowSeconds']}s)"))
     lines = [table(rows, ["signal", "state", "detail"]), "", f"recommendation: {result.recommendation}"]
     lines += [f"  - {reason}" for reason in result.reasons]
     lines.append(f"next: {result.command}")
