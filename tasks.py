@@ -14,12 +14,12 @@ from invoke import Collection, task
 
 from ops import config as config_mod
 from ops import operations, report
+from ops import status as status_mod
 from ops import triage as triage_mod
 from ops.capture import run_capture
 from ops.errors import OperationFailed, UsageError, VerificationFailed
 from ops.junit import write_junit
 from ops.verify import render_table, run_checks, token_from_env
-from ops.ecs import describe_services
 from ops.edge import edge, fail
 from ops.flow import Options
 from ops.runtime import runtime
@@ -46,25 +46,17 @@ def whoami(c: Any) -> None:
     },
 )
 @edge
-def status(c: Any, json: bool = False, events: int = 5) -> dict[str, Any]:
-    """Quick Status Check: both services, their deployments and recent events."""
-    rt = runtime(c.config)
-    names = [s.service for s in rt.settings.services]
-    services = describe_services(rt.ecs, rt.settings.cluster, names)
-    document = {"services": [services[n].to_json() for n in names]}
+def status(c: Any, json: bool = False, events: str = "5") -> dict[str, Any]:
+    """Quick Status Check: both services, their deployments (with image digests) and recent events."""
+    count = _whole("--events", events) or 0
+    snapshot = status_mod.gather(runtime(c.config))
+    for note in snapshot.notes:
+        print(f"note: {note}", file=sys.stderr, flush=True)
+    document = snapshot.to_json()
     if json:
         report.emit_json(document)
-        return document
-    print(report.services_table(services.values()))
-    for service in services.values():
-        if len(service.deployments) > 1:
-            print(f"\n{service.name}: {len(service.deployments)} deployments")
-            print(report.deployments_table(service))
-    for service in services.values():
-        lines = report.events_lines(service, max(events, 0))
-        if lines:
-            print(f"\nlast events of {service.name}:")
-            print("\n".join(lines))
+    else:
+        print(status_mod.render(snapshot, count))
     return document
 
 
@@ -156,16 +148,16 @@ REVISION_HELP = {
 }
 
 
-def _seconds(timeout: str | float | None) -> float | None:
-    """``--timeout``: a positive number of seconds, or None for ``wait.timeout``."""
+def _seconds(timeout: str | float | None, flag: str = "--timeout") -> float | None:
+    """A positive number of seconds (``--timeout``, ``--rollout-seconds``), or None when not given."""
     if timeout is None:
         return None
     try:
         value = float(timeout)
     except ValueError:
         value = -1.0
-    if value <= 0:
-        raise UsageError(f"--timeout {timeout!r} is not a positive number of seconds", "e.g. --timeout 900")
+    if not 0 < value < float("inf"):
+        raise UsageError(f"{flag} {timeout!r} is not a positive number of seconds", f"e.g. {flag} 30")
     return value
 
 
@@ -256,13 +248,17 @@ def wait_task(c: Any, timeout: str | None = None) -> dict[str, float]:
     "rollout_seconds": "how long a healthy rollout takes in the world (default 10)",
 })
 @edge
-def sandbox(c: Any, scenario: str = "api-bad-release", aws_port: int = 0, api_port: int = 0,
-            rollout_seconds: float = 10.0) -> None:
+def sandbox(c: Any, scenario: str = "api-bad-release", aws_port: str = "0", api_port: str = "0",
+            rollout_seconds: str = "10") -> None:
     """Run the local rehearsal world (ECS, ECR, logs, broker API on 127.0.0.1) until Ctrl-C."""
     from ops.sandbox import SCENARIOS, serve
 
     _check_scenario(scenario, SCENARIOS)
-    serve(scenario, aws_port=aws_port, api_port=api_port, rollout_seconds=rollout_seconds)
+    ports = [_whole(flag, value) or 0 for flag, value in (("--aws-port", aws_port), ("--api-port", api_port))]
+    if any(port > 65535 for port in ports):
+        raise UsageError("a port must be 0..65535", "pass 0 (or leave it out) for a free port")
+    serve(scenario, aws_port=ports[0], api_port=ports[1], rollout_seconds=_seconds(rollout_seconds, "--rollout-seconds") or 10.0,
+          out=lambda line: print(line, flush=True))
 
 
 @task(help={
@@ -271,13 +267,13 @@ def sandbox(c: Any, scenario: str = "api-bad-release", aws_port: int = 0, api_po
     "rollout_seconds": "how long a healthy rollout takes in the world (default 3)",
 })
 @edge
-def drill(c: Any, scenario: str = "api-bad-release", keep: bool = False, rollout_seconds: float = 3.0) -> bool:
+def drill(c: Any, scenario: str = "api-bad-release", keep: bool = False, rollout_seconds: str = "3") -> bool:
     """Full rehearsal in one command: world, triage, the recommended option, wait, verify, report."""
     from ops.drill import drill as run_drill
     from ops.sandbox import SCENARIOS
 
     _check_scenario(scenario, SCENARIOS)
-    result = run_drill(scenario, rollout_seconds=rollout_seconds, keep=keep)
+    result = run_drill(scenario, rollout_seconds=_seconds(rollout_seconds, "--rollout-seconds") or 3.0, keep=keep)
     print()
     print(result.render())
     if not result.verified:

@@ -4,12 +4,10 @@
 """
 from __future__ import annotations
 
+import functools
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-import boto3
-from botocore.client import BaseClient
-from botocore.config import Config
 from botocore.exceptions import (
     BotoCoreError,
     ClientError,
@@ -29,11 +27,31 @@ from botocore.exceptions import (
 from ops.config import AwsSettings
 from ops.errors import AccessDenied, CredentialsError, NotFound, OperationFailed, ToolkitError
 
-CLIENT_CONFIG = Config(
-    retries={"mode": "standard", "max_attempts": 5},
-    connect_timeout=5,
-    read_timeout=30,
-)
+if TYPE_CHECKING:  # boto3 (and botocore.client) cost ~0.3 s to import: only tasks that call AWS pay it
+    import boto3
+    from botocore.client import BaseClient
+    from botocore.config import Config
+
+CLIENT_SETTINGS: dict[str, Any] = {
+    "retries": {"mode": "standard", "max_attempts": 5},
+    "connect_timeout": 5,
+    "read_timeout": 30,
+}
+
+
+@functools.lru_cache(maxsize=1)
+def client_config() -> "Config":
+    """Retries and timeouts of every client (built on first use, so importing this module stays cheap)."""
+    from botocore.config import Config
+
+    return Config(**CLIENT_SETTINGS)
+
+
+def __getattr__(name: str) -> Any:
+    """``CLIENT_CONFIG``, as before, built lazily."""
+    if name == "CLIENT_CONFIG":
+        return client_config()
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
 
 _ACCESS_DENIED = {"AccessDenied", "AccessDeniedException", "UnauthorizedOperation", "UnauthorizedException"}
 _EXPIRED = {
@@ -63,12 +81,12 @@ class Aws:
     """One boto3 session and its clients, created once per task run."""
 
     settings: AwsSettings
-    session: boto3.Session
-    _clients: dict[str, BaseClient] = field(default_factory=dict)
+    session: "boto3.Session"
+    _clients: "dict[str, BaseClient]" = field(default_factory=dict)
 
     def client(self, name: str) -> Any:
         if name not in self._clients:
-            self._clients[name] = self.session.client(name, config=CLIENT_CONFIG)
+            self._clients[name] = self.session.client(name, config=client_config())
         return self._clients[name]
 
     def identity(self) -> Identity:
@@ -78,6 +96,8 @@ class Aws:
 
 def connect(settings: AwsSettings) -> Aws:
     """A session for ``aws.profile`` (None: boto3's default chain) in ``aws.region``."""
+    import boto3
+
     try:
         session = boto3.Session(profile_name=settings.profile, region_name=settings.region)
     except BotoCoreError as exc:

@@ -70,13 +70,22 @@ class _Run:
         self.files.append(entry)
 
 
-def redact_task_definition(document: dict[str, Any]) -> dict[str, Any]:
-    """A copy with the values of secret-looking environment variables replaced by a marker."""
-    redacted = copy.deepcopy(document)
-    for container in redacted.get("taskDefinition", {}).get("containerDefinitions", []):
+def redact_containers(containers: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """A copy of container definitions with secret-looking environment values replaced by a marker."""
+    redacted = copy.deepcopy(containers)
+    for container in redacted:
         for variable in container.get("environment", []) or []:
             if SECRET_NAME.search(str(variable.get("name", ""))):
                 variable["value"] = REDACTED
+    return redacted
+
+
+def redact_task_definition(document: dict[str, Any]) -> dict[str, Any]:
+    """A copy with the values of secret-looking environment variables replaced by a marker."""
+    redacted = copy.deepcopy(document)
+    definition = redacted.get("taskDefinition", {})
+    if "containerDefinitions" in definition:
+        definition["containerDefinitions"] = redact_containers(definition["containerDefinitions"])
     return redacted
 
 

@@ -3,10 +3,11 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Iterable
 
 from botocore.exceptions import BotoCoreError, ClientError
 
+from ops.ecs import Service, running_tasks
 from ops.errors import UsageError
 
 _IMAGE = re.compile(
@@ -16,7 +17,10 @@ _IMAGE = re.compile(
     r"(?:@(?P<digest>sha256:[0-9a-f]{64}))?$"
 )
 _ECR = re.compile(r"^(?P<account>\d{12})\.dkr\.ecr\.(?P<region>[a-z0-9-]+)\.amazonaws\.com(?:\.cn)?$")
-MUTABLE_TAGS = {"latest", "stable", "prod", "production", "main", "master", "current"}
+MUTABLE_TAGS = {
+    "latest", "stable", "prod", "production", "main", "master", "current", "live", "release", "edge",
+    "nightly", "dev", "develop", "staging",
+}
 
 
 @dataclass(frozen=True)
@@ -108,13 +112,119 @@ def resolve(ecr: Any, image: ImageRef, account: str) -> Resolution:
     return Resolution(image, details[0]["imageDigest"] if details else None, "" if details else "not found in ECR")
 
 
-def image_history(ecr: Any, repository: str) -> list[dict[str, Any]]:
+def image_history(ecr: Any, repository: str, registry_id: str | None = None) -> list[dict[str, Any]]:
     """Every image of a repository, newest push first (paginated)."""
+    extra = {"registryId": registry_id} if registry_id else {}
     images: list[dict[str, Any]] = []
-    for page in ecr.get_paginator("describe_images").paginate(repositoryName=repository):
+    for page in ecr.get_paginator("describe_images").paginate(repositoryName=repository, **extra):
         images.extend(page.get("imageDetails", []))
-    return sorted(images, key=lambda i: i.get("imagePushedAt") or 0, reverse=True)
+    return sorted(images, key=_pushed_at, reverse=True)
+
+
+def _pushed_at(image: dict[str, Any]) -> float:
+    pushed = image.get("imagePushedAt")
+    return pushed.timestamp() if hasattr(pushed, "timestamp") else float(pushed or 0)
 
 
 def short_digest(digest: str | None) -> str:
     return digest.split(":", 1)[-1][:12] if digest else "-"
+
+
+# ---------------------------------------------------------------- what each deployment runs (inv status)
+
+
+@dataclass(frozen=True)
+class DeploymentImages:
+    """One deployment's code: digests its running tasks report, images its task definition names."""
+
+    digests: tuple[str, ...]
+    images: tuple[str, ...]
+    mutable: bool | None  # a mutable tag among ``images``; None: the task definition could not be read
+
+    @property
+    def mutable_images(self) -> tuple[str, ...]:
+        return tuple(i for i in self.images if (ref := parse_image_lenient(i)) is not None and ref.is_mutable_tag)
+
+    def to_json(self) -> dict[str, Any]:
+        return {"imageDigests": list(self.digests), "images": list(self.images), "mutableTag": self.mutable}
+
+
+def digests_by_deployment(tasks: list[dict[str, Any]], deployments: dict[str, str]) -> dict[str, set[str]]:
+    """Running tasks' digests keyed by deployment id (``startedBy``; else the one deployment of its revision).
+
+    ``deployments`` maps deployment id to its task definition (ARN or ``family:revision``).
+    """
+    by_revision: dict[str, list[str]] = {}
+    for deployment_id, task_definition in deployments.items():
+        by_revision.setdefault(task_definition.rsplit("/", 1)[-1], []).append(deployment_id)
+    found: dict[str, set[str]] = {d: set() for d in deployments}
+    for task in tasks:
+        owner = task.get("startedBy", "")
+        if owner not in found:
+            candidates = by_revision.get(str(task.get("taskDefinitionArn", "")).rsplit("/", 1)[-1], [])
+            owner = candidates[0] if len(candidates) == 1 else ""
+        if owner:
+            found[owner].update(c["imageDigest"] for c in task.get("containers", []) if c.get("imageDigest"))
+    return found
+
+
+class TaskDefinitionImages:
+    """The container images of task definitions, one ``describe_task_definition`` per revision."""
+
+    def __init__(self, ecs: Any) -> None:
+        self._ecs = ecs
+        self._cache: dict[str, tuple[str, ...] | None] = {}
+        self.errors: list[str] = []
+
+    def __call__(self, task_definition: str) -> tuple[str, ...] | None:
+        key = task_definition.rsplit("/", 1)[-1]
+        if key not in self._cache:
+            self._cache[key] = self._read(task_definition, key)
+        return self._cache[key]
+
+    def _read(self, task_definition: str, key: str) -> tuple[str, ...] | None:
+        try:
+            answer = self._ecs.describe_task_definition(taskDefinition=task_definition)
+        except (ClientError, BotoCoreError) as exc:
+            self.errors.append(f"cannot read task definition {key}: {_reason(exc)}")
+            return None
+        definitions = answer.get("taskDefinition", {}).get("containerDefinitions", [])
+        return tuple(str(c.get("image", "")) for c in definitions)
+
+
+def deployment_images(tasks: list[dict[str, Any]], deployments: dict[str, str],
+                      images_of: TaskDefinitionImages) -> dict[str, DeploymentImages]:
+    """Per deployment id: running digests (sorted) and the task definition's images, mutable tags flagged."""
+    digests = digests_by_deployment(tasks, deployments)
+    result = {}
+    for deployment_id, task_definition in deployments.items():
+        images = images_of(task_definition)
+        mutable = None if images is None else any(
+            (ref := parse_image_lenient(i)) is not None and ref.is_mutable_tag for i in images
+        )
+        result[deployment_id] = DeploymentImages(tuple(sorted(digests[deployment_id])), images or (), mutable)
+    return result
+
+
+def _reason(exc: BaseException) -> str:
+    if isinstance(exc, ClientError):
+        return str(exc.response.get("Error", {}).get("Code", "")) or str(exc)
+    return str(exc)
+
+
+def images_per_deployment(ecs: Any, cluster: str, services: Iterable[Service]
+                          ) -> tuple[dict[str, dict[str, DeploymentImages]], list[str]]:
+    """Per service, per deployment id: what it runs. ``list_tasks``/``describe_tasks`` once per service,
+    ``describe_task_definition`` once per distinct revision. Unreadable parts become notes, not failures."""
+    images_of = TaskDefinitionImages(ecs)
+    found: dict[str, dict[str, DeploymentImages]] = {}
+    notes: list[str] = []
+    for service in services:
+        try:
+            tasks = running_tasks(ecs, cluster, service.name)
+        except (ClientError, BotoCoreError) as exc:
+            notes.append(f"cannot list the running tasks of {service.name} ({_reason(exc)}): no digests shown")
+            tasks = []
+        deployments = {d.id: d.task_definition for d in service.deployments}
+        found[service.name] = deployment_images(tasks, deployments, images_of)
+    return found, notes + images_of.errors

@@ -5,6 +5,7 @@ Events go to disk a page at a time, so memory does not grow with log volume. Lin
 """
 from __future__ import annotations
 
+import functools
 import heapq
 import os
 import time
@@ -37,8 +38,14 @@ class Window:
 
 def iso_ms(epoch_ms: int) -> str:
     """Epoch milliseconds -> ``2026-11-28T16:24:12.345Z``."""
-    moment = datetime.fromtimestamp(epoch_ms / 1000, tz=timezone.utc)
-    return moment.strftime("%Y-%m-%dT%H:%M:%S.") + f"{epoch_ms % 1000:03d}Z"
+    seconds, millis = divmod(int(epoch_ms), 1000)
+    return f"{_iso_second(seconds)}{millis:03d}Z"
+
+
+@functools.lru_cache(maxsize=4096)
+def _iso_second(epoch_seconds: int) -> str:
+    """``2026-11-28T16:24:12.`` for one epoch second (log events bunch up: formatted once per second)."""
+    return datetime.fromtimestamp(epoch_seconds, tz=timezone.utc).strftime("%Y-%m-%dT%H:%M:%S.")
 
 
 def format_event(event: dict[str, Any]) -> str:

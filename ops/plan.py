@@ -15,6 +15,7 @@ from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any, Callable
 
+from ops.capture import REDACTED, redact_containers
 from ops.errors import OperationFailed, UsageError
 from ops.files import open_private, private_dir
 
@@ -61,7 +62,8 @@ class Step:
         """The equivalent ``aws`` CLI command, ready to copy."""
         words = ["aws", self.client, self.operation.replace("_", "-")]
         if self.operation == "register_task_definition":
-            words += ["--cli-input-json", json.dumps(self.params, default=str, separators=(",", ":"))]
+            shown = dict(self.params, containerDefinitions=redact_containers(self.params.get("containerDefinitions", [])))
+            words += ["--cli-input-json", json.dumps(shown, default=str, separators=(",", ":"))]
         else:
             for key, value in self.params.items():
                 words += _cli_option(key, value)
@@ -96,6 +98,8 @@ class Plan:
 
     def render(self, region: str, profile: str | None) -> str:
         lines = [f"plan: {self.title}"]
+        if any(s.operation == "register_task_definition" for s in self.steps):
+            lines.append(f"  (secret-looking environment values are shown as {REDACTED}; the call sends the real ones)")
         for number, step in enumerate(self.steps, 1):
             lines.append(f"  {number}. {step.action} ({step.service}): {step.before} -> {step.after}")
             lines.append(f"     $ {step.cli(region, profile)}")

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import copy
 import json
+import re
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Callable
@@ -14,6 +15,7 @@ from typing import Any, Callable
 from botocore.exceptions import BotoCoreError, ClientError
 
 from ops import ecs as ecs_mod
+from ops.capture import SECRET_NAME, TASKS_FILE
 from ops.config import Settings
 from ops.ecs import Service, short_td
 from ops.errors import NotFound, Refused, UsageError
@@ -38,6 +40,7 @@ ALL_SUSPENDED = {"DynamicScalingInSuspended": True, "DynamicScalingOutSuspended"
 NONE_SUSPENDED = {k: False for k in ALL_SUSPENDED}
 
 Say = Callable[[str], None]
+_PINNED_IMAGE = re.compile(r"(\S+)@(sha256:[0-9a-f]{64})")
 
 
 # ---------------------------------------------------------------- targets (Option 1 / 4)
@@ -146,26 +149,35 @@ def check_same_image(ecs: Any, ecr: Any, account: str, cluster: str, api: Servic
     return checks
 
 
-def previous_digest(settings: Settings, ecr: Any, check: ContainerCheck) -> str | None:
-    """The digest the service ran before the bad release: captures first, then ECR push order."""
-    current = check.target_digest
-    for path in sorted(Path(settings.capture.dir).glob("*/tasks-before-rollback.json"), reverse=True):
-        digest = _digest_in_capture(path, settings.api_service.service, check.container, current)
+@dataclass(frozen=True)
+class Previous:
+    """The digest a container ran before the bad release, and where that was learnt."""
+
+    digest: str
+    source: str
+
+
+def previous_digest(settings: Settings, ecr: Any, check: ContainerCheck) -> Previous | None:
+    """The digest the service ran before the bad release: captures, then the audit log, then ECR push order."""
+    if check.image is None:
+        return None
+    return (
+        _from_captures(settings, check)
+        or _from_audit(settings, check)
+        or _from_ecr(ecr, check)
+    )
+
+
+def _from_captures(settings: Settings, check: ContainerCheck) -> Previous | None:
+    """Newest capture first: a digest of this container (same repository) other than the running one."""
+    for path in sorted(Path(settings.capture.dir).glob("*/" + TASKS_FILE), reverse=True):
+        digest = _digest_in_capture(path, settings.api_service.service, check)
         if digest:
-            return digest
-    if check.image is None or check.image.ecr_account is None:
-        return None
-    try:
-        history = image_history(ecr, check.image.repository)
-    except (ClientError, BotoCoreError):
-        return None
-    digests = [i["imageDigest"] for i in history]
-    if current in digests and digests.index(current) + 1 < len(digests):
-        return digests[digests.index(current) + 1]
+            return Previous(digest, f"capture {path.parent.name}/{TASKS_FILE}")
     return None
 
 
-def _digest_in_capture(path: Path, service: str, container: str, current: str | None) -> str | None:
+def _digest_in_capture(path: Path, service: str, check: ContainerCheck) -> str | None:
     try:
         document = json.loads(path.read_text())
     except (OSError, ValueError):
@@ -175,18 +187,68 @@ def _digest_in_capture(path: Path, service: str, container: str, current: str | 
             continue
         for task in entry.get("tasks", []):
             for c in task.get("containers", []):
-                if c.get("name") == container and c.get("imageDigest") and c["imageDigest"] != current:
+                if c.get("name") == check.container and _usable(check, str(c.get("image", "")), c.get("imageDigest")):
                     return str(c["imageDigest"])
     return None
 
 
+def _from_audit(settings: Settings, check: ContainerCheck) -> Previous | None:
+    """Newest first: an image this toolkit deployed by digest (``inv rollback.image``) to this service."""
+    path = Path(settings.capture.dir) / "audit.jsonl"
+    try:
+        lines = path.read_text().splitlines()
+    except OSError:
+        return None
+    for line in reversed(lines):
+        try:
+            record = json.loads(line)
+        except ValueError:
+            continue
+        if record.get("service") != settings.api_service.service or record.get("outcome") != "ok":
+            continue
+        for image, digest in _PINNED_IMAGE.findall(str(record.get("action", ""))):
+            if _usable(check, image, digest):
+                return Previous(digest, f"audit log {path.name} ({record.get('time', '?')})")
+    return None
+
+
+def _from_ecr(ecr: Any, check: ContainerCheck) -> Previous | None:
+    """The image pushed to the repository just before the one running now."""
+    if check.image is None or check.image.ecr_account is None or not check.target_digest:
+        return None
+    try:
+        history = image_history(ecr, check.image.repository, check.image.ecr_account)
+    except (ClientError, BotoCoreError):
+        return None
+    digests = [i.get("imageDigest") for i in history]
+    if check.target_digest not in digests:
+        return None
+    index = digests.index(check.target_digest) + 1
+    if index >= len(digests):
+        return None
+    pushed = history[index].get("imagePushedAt")
+    when = f", pushed {pushed:%Y-%m-%d %H:%M:%S %Z}".rstrip() if hasattr(pushed, "strftime") else ""
+    return Previous(str(digests[index]), f"ECR push order: the image pushed before the running one{when}")
+
+
+def _usable(check: ContainerCheck, image: str, digest: Any) -> bool:
+    """A digest of the same repository as the check's image, other than the one running now."""
+    if not digest or digest == check.target_digest or digest in check.running_digests or check.image is None:
+        return False
+    ref = parse_image_lenient(image)
+    return ref is not None and ref.name == check.image.name
+
+
 def config_difference(current: dict[str, Any], target: dict[str, Any]) -> list[str]:
-    """What differs between two task definitions apart from images (e.g. environment values)."""
+    """What differs between two task definitions apart from images (secret-looking values redacted)."""
     lines: list[str] = []
     old, new = _flatten(_without_images(current)), _flatten(_without_images(target))
     for key in sorted(set(old) | set(new)):
         if old.get(key) != new.get(key):
-            lines.append(f"{key}: {old.get(key, '(unset)')!r} -> {new.get(key, '(unset)')!r}")
+            if SECRET_NAME.search(key):
+                lines.append(f"{key}: (secret value changed, not shown)")
+            else:
+                lines.append(f"{key}: {old.get(key, '(unset)')!r} -> {new.get(key, '(unset)')!r}")
     return lines
 
 
@@ -213,45 +275,76 @@ def _flatten(value: Any, prefix: str = "") -> dict[str, Any]:
     return {prefix: value}
 
 
+def is_same_image(checks: list[ContainerCheck]) -> bool:
+    """Every container whose digest could be resolved would run what runs now (and at least one could)."""
+    resolved = [c for c in checks if c.target_digest]
+    return bool(resolved) and all(c.same for c in resolved)
+
+
 def refuse_same_image(
     settings: Settings, ecr: Any, checks: list[ContainerCheck], current_doc: dict[str, Any], target: Target, say: Say
 ) -> None:
-    """Raise Refused when the rollback would redeploy the digests already running."""
-    for check in checks:
-        if check.note and not check.target_digest:
-            say(f"note: cannot resolve the digest of {check.container}'s image ({check.note}); going ahead")
-    if not checks or not all(c.same for c in checks if c.target_digest) or not any(c.same for c in checks):
+    """Raise Refused when the rollback would redeploy the digests already running; else say what it will run."""
+    if not is_same_image(checks):
+        for check in checks:
+            if not check.target_digest:
+                say(f"note: cannot resolve the digest of {check.container}'s image {check.image or '(unreadable)'} "
+                    f"({check.note or 'unknown reason'}): cannot tell whether {target.name} runs different code; "
+                    "going ahead")
+        _say_mutable_targets(checks, target, say)
         return
+    previous = {c.container: previous_digest(settings, ecr, c) for c in checks if c.same}
+    raise Refused(_same_image_message(checks, previous, current_doc, target), _pinned_hint(checks, previous))
+
+
+def _say_mutable_targets(checks: list[ContainerCheck], target: Target, say: Say) -> None:
+    """Going ahead, but a moving tag means the target may not run what it ran when it was good."""
+    for check in checks:
+        if check.image is not None and check.image.is_mutable_tag and check.target_digest:
+            running = ", ".join(short_digest(d) for d in sorted(check.running_digests)) or "-"
+            say(f"note: {target.name} names the mutable tag {check.image}: {check.container} will run "
+                f"{short_digest(check.target_digest)} (what that tag points at now), running now: {running}")
+
+
+def _same_image_message(checks: list[ContainerCheck], previous: dict[str, Previous | None],
+                        current_doc: dict[str, Any], target: Target) -> str:
     lines = [
-        f"{target.name} would redeploy the code that runs now: its image tag resolves to the digest the "
-        "service's tasks already run"
+        f"refusing: rolling back to {target.name} would redeploy the same code that runs now, so it would not "
+        "roll anything back. Nothing was changed.",
     ]
     for check in checks:
-        lines.append(f"  {check.container}: {check.image} -> {check.target_digest} (running: {check.target_digest})")
+        if check.same:
+            lines.append(f"  {check.container}: {check.image} resolves to {check.target_digest}, "
+                         "the digest the service's tasks run now")
+        elif not check.target_digest:
+            lines.append(f"  {check.container}: could not check {check.image or 'its image'} ({check.note or 'unknown'})")
     difference = config_difference(current_doc, target.document)
     if difference:
-        lines.append("  the configuration would roll back, the code would not:")
+        lines.append(f"  the digests are the same; {target.name} differs from the running task definition only in:")
         lines.extend(f"    {d}" for d in difference[:20])
-    hint = _pinned_hint(settings, ecr, checks)
-    raise Refused("\n".join(lines), hint)
+        if len(difference) > 20:
+            lines.append(f"    ... and {len(difference) - 20} more")
+    for container, found in previous.items():
+        if found:
+            lines.append(f"  before the bad release {container} ran {found.digest} (from {found.source})")
+        else:
+            lines.append(f"  the digest {container} ran before the bad release is unknown")
+    return "\n".join(lines)
 
 
-def _pinned_hint(settings: Settings, ecr: Any, checks: list[ContainerCheck]) -> str:
+def _pinned_hint(checks: list[ContainerCheck], previous: dict[str, Previous | None]) -> str:
     many = len(checks) > 1
     commands = []
     for check in checks:
-        if not check.same or check.image is None:
-            continue
-        digest = previous_digest(settings, ecr, check)
-        if digest:
+        found = previous.get(check.container)
+        if check.same and check.image is not None and found is not None:
             container = f" --container {check.container}" if many else ""
-            commands.append(f"inv rollback.image --image {check.image.pinned(digest)}{container}")
+            commands.append(f"inv rollback.image --image {check.image.pinned(found.digest)}{container}")
     if commands:
-        return "roll back by digest to what ran before the bad release: " + " ; ".join(commands) + (
-            "  (or pass --allow-same-image to redeploy anyway)"
-        )
-    return "the digest that ran before is unknown: find it in ECR (aws ecr describe-images) and run " \
-           "`inv rollback.image --image REPOSITORY@sha256:DIGEST`, or pass --allow-same-image"
+        return ("roll back by digest to what ran before the bad release: " + " ; ".join(commands)
+                + "  (or pass --allow-same-image to redeploy anyway)")
+    return ("find the digest that ran before in ECR (`aws ecr describe-images`) and run "
+            "`inv rollback.image --image REPOSITORY@sha256:DIGEST`, or pass --allow-same-image")
 
 
 # ---------------------------------------------------------------- Option 2: by image
@@ -398,9 +491,15 @@ def restore_count(settings: Settings, worker: Service, count: int | None) -> int
     return int(settings.worker_service.restore_count or 1)
 
 
-def refuse_while_rolling(other: Service, doing: str, force: bool) -> None:
-    """The runbook: never restart both services at once."""
+def refuse_while_rolling(other: Service, doing: str, force: bool, say: Say = print) -> None:
+    """The runbook: never restart both services at once (a failing, unchanging service is no rollout)."""
     if force or other.is_steady:
+        return
+    primary = other.primary
+    changing = len(other.deployments) > 1 or (primary is not None and primary.rollout_state == "IN_PROGRESS")
+    if not changing and other.failed_tasks > 0:
+        say(f"note: {other.name} is failing (running {other.running}/{other.desired}, {other.failed_tasks} failed "
+            "tasks), not rolling out: going ahead")
         return
     raise Refused(
         f"refusing to {doing} while {other.name} is still rolling out "

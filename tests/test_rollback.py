@@ -204,6 +204,7 @@ def test_rollback_image_registers_a_copy_and_deploys_it(world: Any, tmp_path: Pa
     result = run_inv(["rollback.image", "--yes", "--image", image], world_env(world, tmp_path), tmp_path)
     assert result.code == 0, result.stdout + result.stderr
     assert "aws ecs register-task-definition --cli-input-json" in result.stdout
+    assert "sandbox-fake-db-password" not in result.stdout + result.stderr and "***REDACTED***" in result.stdout
     assert _primary_td(world, API) == "sandbox-broker:10"
     ecs = _ecs(world)
     new = ecs.describe_task_definition(taskDefinition="sandbox-broker:10", include=["TAGS"])
