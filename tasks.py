@@ -6,23 +6,31 @@ the README maps each one to its runbook block.
 from __future__ import annotations
 
 import os
+import re
+import signal
 import sys
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from invoke import Collection, task
 
 from ops import config as config_mod
-from ops import operations, report
-from ops import status as status_mod
-from ops import triage as triage_mod
-from ops.capture import run_capture
 from ops.errors import OperationFailed, UsageError, VerificationFailed
-from ops.junit import write_junit
-from ops.verify import render_table, run_checks, token_from_env
 from ops.edge import edge, fail
-from ops.flow import Options
-from ops.runtime import runtime
+
+if TYPE_CHECKING:
+    from ops.flow import Options
+    from ops.runtime import Runtime
+
+# The rest of ops/ (and requests, tabulate, boto3 behind it) is imported inside the task that
+# needs it, so `inv --list` and `inv TASK --help` start without it (bench/README.md, "Start-up").
+
+
+def runtime(config: Any) -> "Runtime":
+    """``ops.runtime.runtime``, imported on first use."""
+    from ops.runtime import runtime as make_runtime
+
+    return make_runtime(config)
 
 
 try:
@@ -48,6 +56,9 @@ def whoami(c: Any) -> None:
 @edge
 def status(c: Any, json: bool = False, events: str = "5") -> dict[str, Any]:
     """Quick Status Check: both services, their deployments (with image digests) and recent events."""
+    from ops import report
+    from ops import status as status_mod
+
     count = _whole("--events", events) or 0
     snapshot = status_mod.gather(runtime(c.config))
     for note in snapshot.notes:
@@ -70,6 +81,7 @@ def status(c: Any, json: bool = False, events: str = "5") -> dict[str, Any]:
 @edge
 def capture(c: Any, since: str | None = None, out: str | None = None) -> str:
     """Pre-Rollback Checklist: save task definition, services, tasks and logs to a new folder."""
+    from ops.capture import run_capture
     rt = runtime(c.config)
     since_text, since_seconds = _since(since, rt.settings.capture)
     result = run_capture(rt, since_text, since_seconds, Path(out) if out else None)
@@ -97,6 +109,9 @@ def _since(flag: str | None, capture_settings: config_mod.CaptureSettings) -> tu
 @edge
 def verify(c: Any, json: bool = False, allocate: bool = True, junit: str | None = None) -> dict[str, Any]:
     """Post-Rollback Verification: health, both services, allocation, metrics."""
+    from ops import report
+    from ops.junit import write_junit
+    from ops.verify import render_table, run_checks, token_from_env
     rt = runtime(c.config)
     token = token_from_env(rt.settings) if allocate else None
     result = run_checks(rt.settings, rt.ecs, token, allocate=allocate)
@@ -125,6 +140,8 @@ def verify(c: Any, json: bool = False, allocate: bool = True, junit: str | None 
 @edge
 def triage(c: Any, symptom: str | None = None, json: bool = False, since: str = "5m") -> dict[str, Any]:
     """Rollback Decision Tree: recommend an option from live signals, with the command to run."""
+    from ops import report
+    from ops import triage as triage_mod
     rt = runtime(c.config)
     _, seconds = _since(since, rt.settings.capture)
     result = triage_mod.triage(rt, symptom, seconds)
@@ -166,12 +183,14 @@ def _whole(flag: str, value: str | int | None) -> int | None:
     if value is None:
         return None
     text = str(value).strip()
-    if not text.isdigit():
-        raise UsageError(f"{flag} {value!r} is not a whole number", f"e.g. {flag} 2")
+    if not re.fullmatch(r"[0-9]{1,6}", text):
+        raise UsageError(f"{flag} {value!r} is not a whole number (0 to 999999)", f"e.g. {flag} 2")
     return int(text)
 
 
 def _options(yes: bool, dry_run: bool, wait: bool, timeout: str | float | None) -> Options:
+    from ops.flow import Options
+
     return Options(yes=yes, dry_run=dry_run, wait=wait, timeout=_seconds(timeout))
 
 
@@ -180,6 +199,7 @@ def _options(yes: bool, dry_run: bool, wait: bool, timeout: str | float | None) 
 def rollback_api(c: Any, revision: str | None = None, yes: bool = False, dry_run: bool = False, wait: bool = True,
                  timeout: str | None = None, allow_same_image: bool = False, force: bool = False) -> str:
     """Option 1: roll the API service back to a known-good task definition revision."""
+    from ops import operations
     outcome = operations.rollback_api(runtime(c.config), revision, force, allow_same_image,
                                       _options(yes, dry_run, wait, timeout))
     return operations.describe_outcome(outcome)
@@ -197,6 +217,7 @@ def rollback_image(c: Any, image: str | None = None, container: str | None = Non
                    yes: bool = False, dry_run: bool = False, wait: bool = True, timeout: str | None = None,
                    force: bool = False) -> str:
     """Option 2: register a copy of the API task definition with another image, and deploy it."""
+    from ops import operations
     outcome = operations.rollback_image(runtime(c.config), image, container, _whole("--from-revision", from_revision), force,
                                         _options(yes, dry_run, wait, timeout))
     return operations.describe_outcome(outcome)
@@ -207,6 +228,7 @@ def rollback_image(c: Any, image: str | None = None, container: str | None = Non
 def rollback_full(c: Any, revision: str | None = None, yes: bool = False, dry_run: bool = False, wait: bool = True,
                   timeout: str | None = None, allow_same_image: bool = False, force: bool = False) -> str:
     """Option 4: stop the worker, wait for 0, roll back the API, wait, verify."""
+    from ops import operations
     outcome = operations.rollback_full(runtime(c.config), revision, force, allow_same_image,
                                        _options(yes, dry_run, wait, timeout))
     return operations.describe_outcome(outcome)
@@ -217,6 +239,7 @@ def rollback_full(c: Any, revision: str | None = None, yes: bool = False, dry_ru
 def worker_stop(c: Any, yes: bool = False, dry_run: bool = False, wait: bool = True,
                 timeout: str | None = None) -> str:
     """Option 3: scale the worker service to 0 (never delete it) and wait for [0, 0]."""
+    from ops import operations
     outcome = operations.worker_stop(runtime(c.config), _options(yes, dry_run, wait, timeout))
     return operations.describe_outcome(outcome)
 
@@ -230,6 +253,7 @@ def worker_stop(c: Any, yes: bool = False, dry_run: bool = False, wait: bool = T
 def worker_start(c: Any, count: str | None = None, yes: bool = False, dry_run: bool = False, wait: bool = True,
                  timeout: str | None = None, force: bool = False) -> str:
     """Restart the worker service (the decision tree's "restart worker")."""
+    from ops import operations
     outcome = operations.worker_start(runtime(c.config), _whole("--count", count), force, _options(yes, dry_run, wait, timeout))
     return operations.describe_outcome(outcome)
 
@@ -238,6 +262,7 @@ def worker_start(c: Any, count: str | None = None, yes: bool = False, dry_run: b
 @edge
 def wait_task(c: Any, timeout: str | None = None) -> dict[str, float]:
     """Monitor rollback: wait until both services are steady (one PRIMARY, running = desired)."""
+    from ops import operations
     return operations.wait(runtime(c.config), _seconds(timeout)).seconds
 
 
@@ -257,8 +282,17 @@ def sandbox(c: Any, scenario: str = "api-bad-release", aws_port: str = "0", api_
     ports = [_whole(flag, value) or 0 for flag, value in (("--aws-port", aws_port), ("--api-port", api_port))]
     if any(port > 65535 for port in ports):
         raise UsageError("a port must be 0..65535", "pass 0 (or leave it out) for a free port")
-    serve(scenario, aws_port=ports[0], api_port=ports[1], rollout_seconds=_seconds(rollout_seconds, "--rollout-seconds") or 10.0,
-          out=lambda line: print(line, flush=True))
+    signal.signal(signal.SIGTERM, _interrupt)  # `kill` stops the world as cleanly as Ctrl-C
+    try:
+        serve(scenario, aws_port=ports[0], api_port=ports[1],
+              rollout_seconds=_seconds(rollout_seconds, "--rollout-seconds") or 10.0,
+              out=lambda line: print(line, flush=True))
+    except OSError as exc:
+        raise UsageError(f"cannot start the sandbox: {exc.strerror or exc}", "pick free ports, or 0 for any free port") from None
+
+
+def _interrupt(signum: int, frame: Any) -> None:
+    raise KeyboardInterrupt
 
 
 @task(help={

@@ -46,13 +46,6 @@ def client_config() -> "Config":
 
     return Config(**CLIENT_SETTINGS)
 
-
-def __getattr__(name: str) -> Any:
-    """``CLIENT_CONFIG``, as before, built lazily."""
-    if name == "CLIENT_CONFIG":
-        return client_config()
-    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
-
 _ACCESS_DENIED = {"AccessDenied", "AccessDeniedException", "UnauthorizedOperation", "UnauthorizedException"}
 _EXPIRED = {
     "ExpiredToken",

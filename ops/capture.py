@@ -8,14 +8,14 @@ It is written aside (``.<stamp>.partial-*``) and renamed into place; a failed ca
 from __future__ import annotations
 
 import copy
+import errno
 import os
 import re
 import shutil
 import tempfile
-import time
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
-from datetime import datetime, timezone
+from datetime import datetime, timedelta, timezone
 from pathlib import Path
 from typing import Any, Callable
 
@@ -24,7 +24,7 @@ from botocore.exceptions import BotoCoreError, ClientError
 from ops import ecs as ecs_mod
 from ops.aws import translate
 from ops.config import ServiceSettings, Settings
-from ops.errors import CaptureFailed, ToolkitError
+from ops.errors import CaptureFailed, ToolkitError, UsageError
 from ops.files import private_dir, sha256_of, write_json
 from ops.logs import LogFileStats, Window, iter_events, write_events
 
@@ -34,6 +34,7 @@ TASKS_FILE = "tasks-before-rollback.json"
 MANIFEST_FILE = "manifest.json"
 REDACTED = "***REDACTED***"
 SECRET_NAME = re.compile(r"PASSWORD|PASSWD|SECRET|TOKEN|KEY|CREDENTIAL|PRIVATE|AUTH|SIGNATURE|SESSION", re.I)
+URL_PASSWORD = re.compile(r"(://[^/\s:@]+:)[^/\s@]+@")  # postgres://user:PASSWORD@host
 STAMP_FORMAT = "%Y%m%dT%H%M%SZ"
 
 Progress = Callable[[str], None]
@@ -77,6 +78,8 @@ def redact_containers(containers: list[dict[str, Any]]) -> list[dict[str, Any]]:
         for variable in container.get("environment", []) or []:
             if SECRET_NAME.search(str(variable.get("name", ""))):
                 variable["value"] = REDACTED
+            elif isinstance(variable.get("value"), str):
+                variable["value"] = URL_PASSWORD.sub(rf"\1{REDACTED}@", variable["value"])
     return redacted
 
 
@@ -89,14 +92,30 @@ def redact_task_definition(document: dict[str, Any]) -> dict[str, Any]:
     return redacted
 
 
-def _stamp_folder(base: Path) -> tuple[str, Path]:
-    """A free ``<UTC stamp>`` name under ``base`` (waits for the next second on a clash)."""
-    while True:
-        stamp = datetime.now(timezone.utc).strftime(STAMP_FORMAT)
-        final = base / stamp
-        if not final.exists() and not (base / f"{stamp}.incomplete").exists():
-            return stamp, final
-        time.sleep(0.2)
+def _publish(work: Path, base: Path, started: datetime, suffix: str = "") -> Path:
+    """Rename ``work`` to ``<UTC stamp><suffix>`` under ``base``: the start's second, or the next
+    free one when another capture already took it (the rename itself decides, so no race)."""
+    for offset in range(60):
+        final = base / ((started + timedelta(seconds=offset)).strftime(STAMP_FORMAT) + suffix)
+        try:
+            os.rename(work, final)
+            return final
+        except OSError as exc:
+            if exc.errno not in (errno.EEXIST, errno.ENOTEMPTY):
+                raise
+    raise CaptureFailed(f"no free folder name under {base} for this capture", f"the capture is in {work}")
+
+
+def _workspace(base: Path) -> Path:
+    """The 0700 folder the capture is written into before it is published."""
+    try:
+        private_dir(base)
+        return Path(tempfile.mkdtemp(prefix=".capture.partial-", dir=base))
+    except OSError as exc:
+        raise UsageError(
+            f"cannot create the capture folder in {base}: {exc.strerror or exc}",
+            "pass --out DIR (or set capture.dir) to a folder you can write: nothing was changed",
+        ) from None
 
 
 def _capture_logs(logs: Any, service: ServiceSettings, run: _Run) -> tuple[str, LogFileStats | None]:
@@ -174,34 +193,45 @@ def run_capture(
 ) -> CaptureResult:
     """Capture everything the runbook's checklist asks for; raise CaptureFailed on any failure."""
     settings: Settings = rt.settings
-    base = private_dir(Path(out) if out else Path(settings.capture.dir))
-    stamp, final = _stamp_folder(base)
-    work = Path(tempfile.mkdtemp(prefix=f".{stamp}.partial-", dir=base))  # created 0700
+    base = Path(out) if out else Path(settings.capture.dir)
+    started = datetime.now(timezone.utc)
+    work = _workspace(base)
     run = _Run(folder=work, window=Window.last(since_seconds))
     progress(f"capturing diagnostics (logs since {since}) ...")
     try:
         _write_state(rt, settings, run, progress)
         _write_logs(rt, settings, run, progress)
-    except (ToolkitError, BotoCoreError, ClientError, OSError) as exc:
-        return _fail(settings, run, since, base / f"{stamp}.incomplete", exc)
+        manifest = _manifest(settings, run, since, "complete")
+        write_json(work / MANIFEST_FILE, manifest)
+        final = _publish(work, base, started)
     except KeyboardInterrupt:
         shutil.rmtree(work, ignore_errors=True)
         raise
-    manifest = _manifest(settings, run, since, "complete")
-    write_json(work / MANIFEST_FILE, manifest)
-    os.rename(work, final)
+    except Exception as exc:  # noqa: BLE001 - every failure leaves an .incomplete folder and says why
+        _fail(settings, run, since, base, started, exc)
     for warning in run.errors:
         progress(f"  warning: {warning}")
     return CaptureResult(path=final, manifest=manifest)
 
 
-def _fail(settings: Settings, run: _Run, since: str, aside: Path, exc: BaseException) -> CaptureResult:
-    error = exc if isinstance(exc, ToolkitError) else translate(exc, settings.aws.profile)
+def _as_error(exc: Exception, profile: str | None) -> ToolkitError:
+    if isinstance(exc, (ToolkitError, BotoCoreError, ClientError)):
+        return translate(exc, profile)
+    if isinstance(exc, OSError):
+        return CaptureFailed(f"cannot write {exc.filename or 'the capture'}: {exc.strerror or exc}")
+    return CaptureFailed(f"{type(exc).__name__}: {exc}")
+
+
+def _fail(settings: Settings, run: _Run, since: str, base: Path, started: datetime, exc: Exception) -> None:
+    error = _as_error(exc, settings.aws.profile)
     run.errors.append(error.message)
-    write_json(run.folder / MANIFEST_FILE, _manifest(settings, run, since, "failed"))
-    os.rename(run.folder, aside)
+    try:
+        write_json(run.folder / MANIFEST_FILE, _manifest(settings, run, since, "failed"))
+        aside = _publish(run.folder, base, started, ".incomplete")
+    except (OSError, ToolkitError):
+        aside = run.folder
     failure = CaptureFailed(
-        f"capture failed: {error.message}",
+        f"capture failed: {error.message.removeprefix('capture failed: ')}",
         f"nothing was changed; the partial capture is in {aside}. {error.hint or 'Fix the cause and run it again.'}",
     )
     failure.exit_code = 2 if error.exit_code == 2 else 1  # bad credentials/access stay exit 2

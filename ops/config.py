@@ -6,6 +6,7 @@ reach each of them; ``load`` validates the merged result into ``Settings`` or ra
 """
 from __future__ import annotations
 
+import math
 import re
 from dataclasses import dataclass
 from typing import Any, Mapping
@@ -42,6 +43,7 @@ DEFAULTS: dict[str, Any] = {
     },
 }
 
+MAX_DURATION = 720 * 3600  # CloudWatch windows longer than 30 days are not a rollback's business
 _DURATION = re.compile(r"^(?:(\d+)h)?(?:(\d+)m)?(?:(\d+)s)?$")
 
 
@@ -54,6 +56,8 @@ def parse_duration(text: str) -> int:
     total = hours * 3600 + minutes * 60 + seconds
     if total <= 0:
         raise ValueError(f"{text!r} is not a positive duration")
+    if total > MAX_DURATION:
+        raise ValueError(f"{text!r} is longer than 720h (30 days)")
     return total
 
 
@@ -153,7 +157,7 @@ class _Reader:
 
     def number(self, key: str) -> float:
         value = self.raw(key)
-        if isinstance(value, bool) or not isinstance(value, (int, float)) or value <= 0:
+        if isinstance(value, bool) or not isinstance(value, (int, float)) or not 0 < value < math.inf:
             raise self.fail(key, "a positive number of seconds", value)
         return float(value)
 

@@ -159,13 +159,20 @@ def _chunks(items: Sequence[str], size: int) -> Iterator[Sequence[str]]:
 
 def running_tasks(ecs: Any, cluster: str, service: str) -> list[dict[str, Any]]:
     """The service's RUNNING tasks (``list_tasks`` + ``describe_tasks``, both paginated)."""
-    arns: list[str] = []
-    for page in ecs.get_paginator("list_tasks").paginate(cluster=cluster, serviceName=service, desiredStatus="RUNNING"):
-        arns.extend(page.get("taskArns", []))
-    tasks: list[dict[str, Any]] = []
-    for chunk in _chunks(arns, 100):
-        tasks.extend(ecs.describe_tasks(cluster=cluster, tasks=list(chunk)).get("tasks", []))
-    return tasks
+    return running_tasks_by_service(ecs, cluster, [service])[service]
+
+
+def running_tasks_by_service(ecs: Any, cluster: str, services: Sequence[str]) -> dict[str, list[dict[str, Any]]]:
+    """Each service's RUNNING tasks: ``list_tasks`` per service, one ``describe_tasks`` per 100 tasks."""
+    owner: dict[str, str] = {}
+    for service in services:
+        pages = ecs.get_paginator("list_tasks").paginate(cluster=cluster, serviceName=service, desiredStatus="RUNNING")
+        owner.update({arn: service for page in pages for arn in page.get("taskArns", [])})
+    found: dict[str, list[dict[str, Any]]] = {service: [] for service in services}
+    for chunk in _chunks(list(owner), 100):
+        for task in ecs.describe_tasks(cluster=cluster, tasks=list(chunk)).get("tasks", []):
+            found[owner[task["taskArn"]]].append(task)
+    return found
 
 
 def deployment_task_ids(ecs: Any, cluster: str, service: str, deployment_id: str) -> set[str]:

@@ -82,11 +82,12 @@ def run(
     say(f"capture complete: {outcome.capture}")
     audit = Audit(Path(settings.capture.dir) / "audit.jsonl", rt.identity().arn, task_name)
     try:
-        for phase in phases:
+        for number, phase in enumerate(phases, 1):
             started = time.monotonic()
             execute(phase.plan, rt.aws.client, audit, say, outcome.executed)
             outcome.timed("change", started)
-            if options.wait and phase.goals:
+            # between phases the wait is not optional: never both services changing at once
+            if phase.goals and (options.wait or number < len(phases)):
                 started = time.monotonic()
                 timeout = options.timeout or settings.wait.timeout
                 waited = wait_for(rt.ecs, settings.cluster, phase.goals, timeout, settings.wait.poll, settings.wait.poll_max)

@@ -7,7 +7,7 @@ from typing import Any, Iterable
 
 from botocore.exceptions import BotoCoreError, ClientError
 
-from ops.ecs import Service, running_tasks
+from ops.ecs import Service, running_tasks_by_service
 from ops.errors import UsageError
 
 _IMAGE = re.compile(
@@ -149,22 +149,22 @@ class DeploymentImages:
         return {"imageDigests": list(self.digests), "images": list(self.images), "mutableTag": self.mutable}
 
 
-def digests_by_deployment(tasks: list[dict[str, Any]], deployments: dict[str, str]) -> dict[str, set[str]]:
-    """Running tasks' digests keyed by deployment id (``startedBy``; else the one deployment of its revision).
+def tasks_by_deployment(tasks: list[dict[str, Any]], deployments: dict[str, str]) -> dict[str, list[dict[str, Any]]]:
+    """Running tasks keyed by deployment id (``startedBy``; else the one deployment of its revision).
 
     ``deployments`` maps deployment id to its task definition (ARN or ``family:revision``).
     """
     by_revision: dict[str, list[str]] = {}
     for deployment_id, task_definition in deployments.items():
         by_revision.setdefault(task_definition.rsplit("/", 1)[-1], []).append(deployment_id)
-    found: dict[str, set[str]] = {d: set() for d in deployments}
+    found: dict[str, list[dict[str, Any]]] = {d: [] for d in deployments}
     for task in tasks:
         owner = task.get("startedBy", "")
         if owner not in found:
             candidates = by_revision.get(str(task.get("taskDefinitionArn", "")).rsplit("/", 1)[-1], [])
             owner = candidates[0] if len(candidates) == 1 else ""
         if owner:
-            found[owner].update(c["imageDigest"] for c in task.get("containers", []) if c.get("imageDigest"))
+            found[owner].append(task)
     return found
 
 
@@ -195,14 +195,18 @@ class TaskDefinitionImages:
 def deployment_images(tasks: list[dict[str, Any]], deployments: dict[str, str],
                       images_of: TaskDefinitionImages) -> dict[str, DeploymentImages]:
     """Per deployment id: running digests (sorted) and the task definition's images, mutable tags flagged."""
-    digests = digests_by_deployment(tasks, deployments)
+    owned = tasks_by_deployment(tasks, deployments)
     result = {}
     for deployment_id, task_definition in deployments.items():
-        images = images_of(task_definition)
+        digests = {c["imageDigest"] for t in owned[deployment_id] for c in t.get("containers", []) if c.get("imageDigest")}
+        running_images = tuple(dict.fromkeys(c["image"] for t in owned[deployment_id] for c in t.get("containers", [])
+                                             if c.get("image")))
+        # running tasks carry the task definition's image strings: read the revision only when none run
+        images = running_images or images_of(task_definition)
         mutable = None if images is None else any(
             (ref := parse_image_lenient(i)) is not None and ref.is_mutable_tag for i in images
         )
-        result[deployment_id] = DeploymentImages(tuple(sorted(digests[deployment_id])), images or (), mutable)
+        result[deployment_id] = DeploymentImages(tuple(sorted(digests)), images or (), mutable)
     return result
 
 
@@ -217,14 +221,15 @@ def images_per_deployment(ecs: Any, cluster: str, services: Iterable[Service]
     """Per service, per deployment id: what it runs. ``list_tasks``/``describe_tasks`` once per service,
     ``describe_task_definition`` once per distinct revision. Unreadable parts become notes, not failures."""
     images_of = TaskDefinitionImages(ecs)
-    found: dict[str, dict[str, DeploymentImages]] = {}
+    services = list(services)
     notes: list[str] = []
-    for service in services:
-        try:
-            tasks = running_tasks(ecs, cluster, service.name)
-        except (ClientError, BotoCoreError) as exc:
-            notes.append(f"cannot list the running tasks of {service.name} ({_reason(exc)}): no digests shown")
-            tasks = []
-        deployments = {d.id: d.task_definition for d in service.deployments}
-        found[service.name] = deployment_images(tasks, deployments, images_of)
+    try:
+        tasks = running_tasks_by_service(ecs, cluster, [s.name for s in services])
+    except (ClientError, BotoCoreError) as exc:
+        notes.append(f"cannot list the running tasks ({_reason(exc)}): no digests shown")
+        tasks = {s.name: [] for s in services}
+    found = {
+        s.name: deployment_images(tasks[s.name], {d.id: d.task_definition for d in s.deployments}, images_of)
+        for s in services
+    }
     return found, notes + images_of.errors

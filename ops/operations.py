@@ -29,9 +29,7 @@ def _api_phase(rt: Runtime, api: Service, worker: Service, revision: str | int |
         say(f"{api.name} already runs {target.name} in a steady state: nothing to do (--force redeploys it)")
         return None
     if not allow_same_image:
-        checks = rb.check_same_image(rt.ecs, rt.aws.client("ecr"), rt.identity().account, s.cluster, api, target)
-        current = rb.ecs_mod.describe_task_definition(rt.ecs, api.task_definition)["taskDefinition"]
-        rb.refuse_same_image(s, rt.aws.client("ecr"), checks, current, target, say)
+        rb.guard_same_image(rt.ecs, rt.aws.client("ecr"), rt.identity().account, s, api, target, say)
     return Phase(plan, [Goal(api.name, task_definition=target.name)])
 
 

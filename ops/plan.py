@@ -10,7 +10,7 @@ from __future__ import annotations
 import json
 import shlex
 import sys
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any, Callable
@@ -62,13 +62,25 @@ class Step:
         """The equivalent ``aws`` CLI command, ready to copy."""
         words = ["aws", self.client, self.operation.replace("_", "-")]
         if self.operation == "register_task_definition":
-            shown = dict(self.params, containerDefinitions=redact_containers(self.params.get("containerDefinitions", [])))
-            words += ["--cli-input-json", json.dumps(shown, default=str, separators=(",", ":"))]
+            words += ["--cli-input-json", json.dumps(self.shown_params(), default=str, separators=(",", ":"))]
         else:
             for key, value in self.params.items():
                 words += _cli_option(key, value)
         words += ["--region", region] + (["--profile", profile] if profile else [])
         return " ".join(shlex.quote(w) if w != REGISTERED else w for w in words)
+
+    def shown_params(self) -> dict[str, Any]:
+        """The parameters as printed: secret-looking environment values replaced by a marker."""
+        if self.operation != "register_task_definition":
+            return dict(self.params)
+        return dict(self.params, containerDefinitions=redact_containers(self.params.get("containerDefinitions", [])))
+
+    def call(self) -> str:
+        """The exact boto3 call, e.g. ``ecs.update_service(cluster='c', service='s', desiredCount=0)``."""
+        if self.operation == "register_task_definition":
+            return f"{self.client}.{self.operation}(**<the --cli-input-json document below>)"
+        arguments = ", ".join(f"{k}={v!r}" for k, v in self.shown_params().items())
+        return f"{self.client}.{self.operation}({arguments})"
 
     def resolved_params(self, registered_arn: str | None) -> dict[str, Any]:
         return {k: (registered_arn if v == REGISTERED else v) for k, v in self.params.items()}
@@ -102,6 +114,7 @@ class Plan:
             lines.append(f"  (secret-looking environment values are shown as {REDACTED}; the call sends the real ones)")
         for number, step in enumerate(self.steps, 1):
             lines.append(f"  {number}. {step.action} ({step.service}): {step.before} -> {step.after}")
+            lines.append(f"     call: {step.call()}")
             lines.append(f"     $ {step.cli(region, profile)}")
         return "\n".join(lines)
 
@@ -115,7 +128,6 @@ class Audit:
     task: str
 
     def write(self, step: Step, outcome: str, detail: str = "") -> None:
-        private_dir(self.path.parent)
         record = {
             "time": datetime.now(timezone.utc).isoformat(timespec="seconds"),
             "caller": self.caller_arn,
@@ -129,8 +141,13 @@ class Audit:
         }
         if detail:
             record["detail"] = detail
-        with open_private(self.path, append=True) as handle:
-            handle.write(json.dumps(record, default=str) + "\n")
+        try:
+            private_dir(self.path.parent)
+            with open_private(self.path, append=True) as handle:
+                handle.write(json.dumps(record, default=str) + "\n")
+        except OSError as exc:  # the change happened: say the audit line is missing, do not hide the change
+            print(f"warning: cannot append to {self.path} ({exc.strerror or exc}): {json.dumps(record)}",
+                  file=sys.stderr, flush=True)
 
 
 @dataclass
@@ -154,7 +171,10 @@ def execute(plan: Plan, client_for: Callable[[str], Any], audit: Audit, progress
             raise
         if step.operation == "register_task_definition":
             state.registered_arn = answer["taskDefinition"]["taskDefinitionArn"]
-        audit.write(step, "ok", state.registered_arn if step.operation == "register_task_definition" else "")
+        audited = step
+        if state.registered_arn and "<new revision>" in step.after:
+            audited = replace(step, after=state.registered_arn.rsplit("/", 1)[-1])
+        audit.write(audited, "ok", state.registered_arn if step.operation == "register_task_definition" else "")
         state.done.append(step)
         progress(f"  done: {step.action} ({step.service}): {step.before} -> {step.after}")
     return state
@@ -170,6 +190,9 @@ def confirm(plan: Plan, yes: bool, ask: Callable[[str], str] = input, stdin: Any
             "this would change AWS and standard input is not a terminal: nothing was changed",
             "pass --yes to run it without a prompt (or --dry-run to only print the plan)",
         )
-    answer = ask(f"Proceed with {plan.title}? Type 'yes' to continue: ").strip().lower()
+    try:
+        answer = ask(f"Proceed with {plan.title}? Type 'yes' to continue: ").strip().lower()
+    except EOFError:  # Ctrl-D at the prompt: a "no"
+        answer = ""
     if answer not in ("y", "yes"):
         raise OperationFailed("not confirmed: nothing was changed")

@@ -63,7 +63,7 @@ def parse_revision(text: str | int | None, family: str, default: int) -> tuple[s
         return family, default
     raw = str(text).strip()
     named_family, _, number = raw.rpartition(":")
-    if not number.isdigit() or int(number) < 1:
+    if not re.fullmatch(r"[0-9]{1,9}", number) or int(number) < 1:
         raise UsageError(f"--revision {raw!r} is not a revision number", "pass a whole number such as --revision 8")
     return (named_family or family), int(number)
 
@@ -282,7 +282,8 @@ def is_same_image(checks: list[ContainerCheck]) -> bool:
 
 
 def refuse_same_image(
-    settings: Settings, ecr: Any, checks: list[ContainerCheck], current_doc: dict[str, Any], target: Target, say: Say
+    settings: Settings, ecr: Any, checks: list[ContainerCheck], current_doc: Callable[[], dict[str, Any]],
+    target: Target, say: Say,
 ) -> None:
     """Raise Refused when the rollback would redeploy the digests already running; else say what it will run."""
     if not is_same_image(checks):
@@ -294,7 +295,15 @@ def refuse_same_image(
         _say_mutable_targets(checks, target, say)
         return
     previous = {c.container: previous_digest(settings, ecr, c) for c in checks if c.same}
-    raise Refused(_same_image_message(checks, previous, current_doc, target), _pinned_hint(checks, previous))
+    raise Refused(_same_image_message(checks, previous, current_doc(), target), _pinned_hint(checks, previous))
+
+
+def guard_same_image(ecs: Any, ecr: Any, account: str, settings: Settings, api: Service, target: Target,
+                     say: Say) -> None:
+    """Before Option 1/4 changes anything: Refused if ``target`` would redeploy the running digests."""
+    checks = check_same_image(ecs, ecr, account, settings.cluster, api, target)
+    current = lambda: ecs_mod.describe_task_definition(ecs, api.task_definition)["taskDefinition"]  # noqa: E731
+    refuse_same_image(settings, ecr, checks, current, target, say)
 
 
 def _say_mutable_targets(checks: list[ContainerCheck], target: Target, say: Say) -> None:
@@ -469,7 +478,7 @@ def stop_worker_plan(settings: Settings, worker: Service, scaling: Scaling | Non
             {"ServiceNamespace": "ecs", "ResourceId": scaling.resource_id, "ScalableDimension": SCALING_DIMENSION,
              "MinCapacity": 0, "SuspendedState": ALL_SUSPENDED},
             f"min {scaling.min_capacity}, scaling on", "min 0, scaling suspended",
-            undo="inv worker.start",
+            undo=f"inv worker.start --count {worker.desired or 1}",
         ))
     steps.append(Step(
         worker.name, "stop the worker", "ecs", "update_service",

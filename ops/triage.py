@@ -234,10 +234,7 @@ def _pinned_instead(rt: Any, api: Service) -> str | None:
         return None  # already on the target: no moved tag to route around (and "the digest before" is the bad one)
     try:
         target = rb.resolve_target(rt.ecs, api, s.api_service.family or "", s.api_service.known_good_revision or 1)
-        ecr = rt.aws.client("ecr")
-        checks = rb.check_same_image(rt.ecs, ecr, rt.identity().account, s.cluster, api, target)
-        current = rb.ecs_mod.describe_task_definition(rt.ecs, api.task_definition)["taskDefinition"]
-        rb.refuse_same_image(s, ecr, checks, current, target, lambda _: None)
+        rb.guard_same_image(rt.ecs, rt.aws.client("ecr"), rt.identity().account, s, api, target, lambda _: None)
     except Refused as refused:
         match = re.search(r"inv rollback\.image --image \S+(?: --container \S+)?", refused.hint or "")
         return match.group(0) if match else None

@@ -44,16 +44,26 @@ def progress_line(service: Service) -> str:
 
 def _matches(goal: Goal, service: Service) -> bool:
     primary = service.primary
-    if goal.desired is not None and service.desired != goal.desired:
-        return False
+    if goal.desired is not None and goal.task_definition is None:
+        return _count_reached(service, goal.desired)
     if goal.task_definition and (not primary or short_td(primary.task_definition) != short_td(goal.task_definition)):
         return False
     return service.is_steady
 
 
+def _count_reached(service: Service, desired: int) -> bool:
+    """A desired-count change is done when the counts are there, whatever an older rollout's state
+    (a deployment the circuit breaker marked FAILED keeps that state after a scale to 0)."""
+    if service.desired != desired or service.running != desired or service.pending != 0:
+        return False
+    primary = service.primary
+    return desired == 0 or (len(service.deployments) == 1 and primary is not None and primary.running == desired)
+
+
 def _failure(goal: Goal, service: Service, failed_at_start: int) -> str | None:
     primary = service.primary
-    if primary and primary.rollout_state == "FAILED":
+    count_only = goal.desired is not None and goal.task_definition is None
+    if primary and primary.rollout_state == "FAILED" and not count_only:
         return f"{service.name}: rollout FAILED: {primary.rollout_reason or 'no reason given'}"
     if goal.task_definition and primary and short_td(primary.task_definition) != short_td(goal.task_definition):
         return (

@@ -106,6 +106,7 @@ def _container(name: str, image: str) -> dict[str, Any]:
             {"name": "LOG_LEVEL", "value": "info"},
             {"name": "DATABASE_PASSWORD", "value": "hunter2-db"},
             {"name": "API_TOKEN_SECRET", "value": "tok-very-secret"},
+            {"name": "DATABASE_URL", "value": "postgres://app:pg-pass-123@db:5432/app"},
         ],
     }
 

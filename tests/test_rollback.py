@@ -10,6 +10,7 @@ import os
 import signal
 import subprocess
 import time
+from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
 
@@ -84,6 +85,8 @@ def test_dry_run_changes_nothing(world: Any, tmp_path: Path) -> None:
     assert "aws ecs update-service --cluster sandbox-broker-cluster --service sandbox-broker-worker --desired-count 0" in result.stdout
     assert "--task-definition sandbox-broker:8 --force-new-deployment" in result.stdout
     assert "dry run: nothing was changed" in result.stdout
+    assert "call: ecs.update_service(cluster='sandbox-broker-cluster', service='sandbox-broker-worker', desiredCount=0)" \
+        in result.stdout
     time.sleep(0.5)
     assert _primary_td(world, API) == "sandbox-broker:9" and _state(world, WORKER)["desired"] == 1
     assert _captures(tmp_path) == [] and _audit(tmp_path) == []
@@ -105,6 +108,7 @@ def test_no_yes_without_terminal_is_exit_2(world: Any, tmp_path: Path) -> None:
         ("sandbox-broker-worker:1", "is not in the family of service sandbox-broker"),
         ("1", "task definition sandbox-broker:1 is INACTIVE, not ACTIVE"),
         ("eight", "--revision 'eight' is not a revision number"),
+        ("\u00b2", "is not a revision number"),
     ],
 )
 def test_bad_revision_is_exit_2_and_changes_nothing(world: Any, tmp_path: Path, revision: str, message: str) -> None:
@@ -215,8 +219,8 @@ def test_rollback_image_registers_a_copy_and_deploys_it(world: Any, tmp_path: Pa
     assert new.get("tags") == old.get("tags")
     assert set(_state(world, API)["running_digests"]) == {world.digest_of(8)}
     assert world.api_healthy()
-    actions = [r["operation"] for r in _audit(tmp_path)]
-    assert actions == ["register_task_definition", "update_service"]
+    actions = [(r["operation"], r["after"]) for r in _audit(tmp_path)]
+    assert actions == [("register_task_definition", "sandbox-broker:10"), ("update_service", "sandbox-broker:10")]
 
 
 @pytest.mark.parametrize(
@@ -377,6 +381,14 @@ def test_capture_always_precedes_changes(world_factory: Any, tmp_path: Path) -> 
     for capture in captures:
         lines = (capture / "api-logs-before-rollback.txt").read_text().splitlines()
         assert lines and all(line[:4].isdigit() for line in lines)
+    # each task's capture was taken no later than that task's first change
+    first_change = {}
+    for record in _audit(tmp_path):
+        first_change.setdefault(record["task"], record["time"])
+    stamps = [datetime.strptime(c.name, "%Y%m%dT%H%M%SZ").replace(tzinfo=timezone.utc) for c in captures]
+    for stamp, task in zip(stamps, ["worker.stop", "rollback.api"]):
+        assert stamp <= datetime.fromisoformat(first_change[task])
+    assert stamps[0] < datetime.fromisoformat(first_change["rollback.api"])
 
 
 def test_failing_worker_is_not_a_rollout(world_factory: Any, tmp_path: Path) -> None:
@@ -386,3 +398,14 @@ def test_failing_worker_is_not_a_rollout(world_factory: Any, tmp_path: Path) -> 
     assert result.code == 0, result.stdout + result.stderr
     assert "sandbox-broker-worker is failing" in result.stdout and "not rolling out: going ahead" in result.stdout
     assert _primary_td(world, API) == "sandbox-broker:8"
+
+
+def test_rollback_full_no_wait_still_waits_for_the_worker(world_factory: Any, tmp_path: Path) -> None:
+    """--no-wait skips the final wait and verify, never the wait between the worker and the API."""
+    world = world_factory("both-failing")
+    result = run_inv(["rollback.full", "--yes", "--no-wait"], world_env(world, tmp_path), tmp_path)
+    assert result.code == 0, result.stdout + result.stderr
+    out = result.stdout
+    assert out.index("sandbox-broker-worker reached a steady state") < out.index("done: roll back the API service")
+    assert "sandbox-broker reached a steady state" not in out and "checks passed" not in out
+    assert "not waiting (--no-wait)" in out

@@ -3,10 +3,12 @@ from __future__ import annotations
 
 import copy
 import hashlib
+import io
 import json
 import random
 import re
 import stat
+import subprocess
 import time
 from datetime import datetime, timezone
 from pathlib import Path
@@ -18,10 +20,11 @@ from moto.ecs.models import ecs_backends
 
 from ops import config as config_mod
 from ops.capture import REDACTED, run_capture
-from ops.errors import CaptureFailed
+from ops.errors import CaptureFailed, WaitFailed
+from ops.wait import Goal, wait_for
 from ops.logs import Window, iter_events, write_events
 from ops.runtime import runtime
-from tests.conftest import API, API_LOGS, CLUSTER, REGION, WORKER, WORKER_LOGS, run_inv
+from tests.conftest import API, API_LOGS, CLUSTER, INV, REGION, ROOT, WORKER, WORKER_LOGS, run_inv
 
 LINE = re.compile(r"^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}Z \S+ .*$")
 
@@ -91,8 +94,9 @@ def test_capture_end_to_end(seeded: dict[str, Any], moto_env: dict[str, str], tm
     assert "-1200s" not in "".join(api_lines) and "-900s" not in "".join(api_lines)
     taskdef = json.loads((folder / "api-taskdef-before-rollback.json").read_text())
     env = {e["name"]: e["value"] for e in taskdef["taskDefinition"]["containerDefinitions"][0]["environment"]}
-    assert env == {"LOG_LEVEL": "info", "DATABASE_PASSWORD": REDACTED, "API_TOKEN_SECRET": REDACTED}
-    assert not any(b"hunter2-db" in p.read_bytes() for p in folder.iterdir())
+    assert env == {"LOG_LEVEL": "info", "DATABASE_PASSWORD": REDACTED, "API_TOKEN_SECRET": REDACTED,
+                   "DATABASE_URL": f"postgres://app:{REDACTED}@db:5432/app"}
+    assert not any(b"hunter2-db" in p.read_bytes() or b"pg-pass-123" in p.read_bytes() for p in folder.iterdir())
     services = json.loads((folder / "services-before-rollback.json").read_text())
     assert [s["serviceName"] for s in services["services"]] == [API, WORKER]
     manifest = json.loads((folder / "manifest.json").read_text())
@@ -173,3 +177,42 @@ def test_capture_bad_since_is_exit_2(seeded: Any, moto_env: dict[str, str], tmp_
     assert result.code == 2
     assert "--since 'ten minutes' is not a duration" in result.stderr
     assert not (tmp_path / "d").exists()
+
+
+def test_capture_folder_problems_are_exit_2(seeded: Any, moto_env: dict[str, str], tmp_path: Path) -> None:
+    (tmp_path / "a-file").write_text("x")
+    result = run_inv(["capture", "--out", str(tmp_path / "a-file")], moto_env, tmp_path)
+    assert result.code == 2, result.stderr
+    assert "cannot create the capture folder in" in result.stderr and "Traceback" not in result.stderr
+
+
+@pytest.mark.parametrize("since", ["99999999999999999999h", "721h"])
+def test_capture_since_too_long_is_exit_2(seeded: Any, moto_env: dict[str, str], tmp_path: Path, since: str) -> None:
+    result = run_inv(["capture", "--since", since, "--out", "d"], moto_env, tmp_path)
+    assert result.code == 2 and "is not a duration" in result.stderr and "Traceback" not in result.stderr
+    assert not (tmp_path / "d").exists()
+
+
+def test_concurrent_captures_each_get_a_folder(seeded: Any, moto_env: dict[str, str], tmp_path: Path) -> None:
+    procs = [subprocess.Popen([INV, "-r", str(ROOT), "capture", "--out", "d"], cwd=tmp_path, env=moto_env,
+                              stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+             for _ in range(3)]
+    results = [p.communicate(timeout=120) + (p.returncode,) for p in procs]
+    assert [code for _, _, code in results] == [0, 0, 0], [err for _, err, _ in results]
+    folders = {out.strip().splitlines()[-1].split()[-1] for out, _, _ in results}
+    assert len(folders) == 3 and all(re.fullmatch(r"\d{8}T\d{6}Z", Path(f).name) for f in folders)
+    assert sorted(p.name for p in (tmp_path / "d").iterdir()) == sorted(Path(f).name for f in folders)
+
+
+def test_wait_counts_a_scaled_down_service_whose_old_rollout_failed(rt: Any) -> None:
+    """A deployment the circuit breaker marked FAILED keeps that state after a scale to 0: a count goal
+    (worker.stop) is reached by the counts, not blocked by the old rollout state."""
+    worker = _backend().services[f"{CLUSTER}:{WORKER}"]
+    worker.desired_count, worker.running_count, worker.pending_count = 0, 0, 0
+    worker.deployments[0].update({"rolloutState": "FAILED", "rolloutStateReason": "circuit breaker",
+                                  "desiredCount": 0, "runningCount": 0, "pendingCount": 0})
+    result = wait_for(rt.ecs, CLUSTER, [Goal(WORKER, desired=0)], timeout=5, poll=0.1, stream=io.StringIO())
+    assert WORKER in result.seconds
+    with pytest.raises(WaitFailed, match="rollout FAILED"):  # a task definition goal still fails on it
+        wait_for(rt.ecs, CLUSTER, [Goal(WORKER, task_definition=f"{WORKER}:1")], timeout=5, poll=0.1,
+                 stream=io.StringIO())

@@ -57,6 +57,19 @@ def test_terminal_prompt_declined_changes_nothing(world: Any, tmp_path: Path) ->
     assert not (tmp_path / "diagnostics").exists()
 
 
+def test_ctrl_d_at_the_prompt_is_a_no(world: Any, tmp_path: Path) -> None:
+    proc, master = _spawn_on_pty(["worker.stop"], world_env(world, tmp_path), tmp_path)
+    try:
+        _read_until(master, "Type 'yes' to continue")
+        os.write(master, b"\x04")
+        screen = _read_until(master, "not confirmed")
+        assert proc.wait(timeout=30) == 1
+    finally:
+        os.close(master)
+    assert "not confirmed: nothing was changed" in screen and "Traceback" not in screen
+    assert world.service_state("sandbox-broker-worker")["desired"] == 1
+
+
 def test_terminal_prompt_confirmed_runs_with_live_progress(world: Any, tmp_path: Path) -> None:
     proc, master = _spawn_on_pty(["rollback.api"], world_env(world, tmp_path), tmp_path)
     try:
@@ -107,3 +120,20 @@ def test_sandbox_task_serves_until_interrupted(tmp_path: Path) -> None:
 def test_sandbox_unknown_scenario(tmp_path: Path) -> None:
     result = run_inv(["sandbox", "--scenario", "nope"], base_env(tmp_path), tmp_path)
     assert result.code == 2 and "--scenario 'nope' is not known" in result.stderr
+
+
+def test_sandbox_stops_cleanly_on_sigterm(tmp_path: Path) -> None:
+    proc = subprocess.Popen([INV, "-r", str(ROOT), "sandbox", "--rollout-seconds", "1"], cwd=tmp_path,
+                            env=base_env(tmp_path), stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
+                            stderr=subprocess.PIPE, text=True)
+    assert proc.stdout is not None
+    lines: list[str] = []
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline and not any(line.startswith("Ctrl-C stops") for line in lines):
+        lines.append(proc.stdout.readline().rstrip("\n"))
+    config = next(line.split("-f ", 1)[1].split()[0] for line in lines if " -f " in line)
+    assert Path(config).exists()
+    proc.send_signal(signal.SIGTERM)
+    _, err = proc.communicate(timeout=30)
+    assert proc.returncode == 0 and "Traceback" not in err
+    assert not Path(config).exists()
