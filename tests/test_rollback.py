@@ -409,3 +409,21 @@ def test_rollback_full_no_wait_still_waits_for_the_worker(world_factory: Any, tm
     assert out.index("sandbox-broker-worker reached a steady state") < out.index("done: roll back the API service")
     assert "sandbox-broker reached a steady state" not in out and "checks passed" not in out
     assert "not waiting (--no-wait)" in out
+
+
+def test_verify_follows_a_live_rollout(world: Any, tmp_path: Path) -> None:
+    """`inv verify` on live deployments: mid-rollout the API has two deployments (a FAIL), and
+    after `inv wait` every check passes."""
+    world.set_behaviour(API, 8, "stuck")
+    env = world_env(world, tmp_path)
+    assert run_inv(["rollback.api", "--yes", "--no-wait"], env, tmp_path).code == 0
+    during = run_inv(["verify", "--json"], env, tmp_path)
+    assert during.code == 1
+    checks = {c["name"]: c for c in json.loads(during.stdout)["checks"]}
+    assert not checks["api-service"]["ok"] and "2 deployments" in checks["api-service"]["detail"]
+    assert checks["worker-service"]["ok"]
+    world.set_behaviour(API, 8, "healthy")
+    assert run_inv(["wait", "--timeout", "30"], env, tmp_path).code == 0
+    after = run_inv(["verify", "--json"], env, tmp_path)
+    assert after.code == 0, after.stdout
+    assert all(c["ok"] for c in json.loads(after.stdout)["checks"])
