@@ -143,13 +143,11 @@ def _write_state(rt: Any, settings: Settings, run: _Run, progress: Progress) -> 
     write_json(run.folder / TASKDEF_FILE, redact_task_definition(taskdef))
     run.record(TASKDEF_FILE)
     progress(f"  saved {TASKDEF_FILE} ({ecs_mod.short_td(api.task_definition)}, secrets redacted)")
+    running = ecs_mod.running_tasks_by_service(rt.ecs, settings.cluster, names)
     tasks = {
         "services": [
-            {
-                "name": n,
-                "taskDefinition": ecs_mod.short_td(services[n].task_definition),
-                "tasks": ecs_mod.task_images(ecs_mod.running_tasks(rt.ecs, settings.cluster, n)),
-            }
+            {"name": n, "taskDefinition": ecs_mod.short_td(services[n].task_definition),
+             "tasks": ecs_mod.task_images(running[n])}
             for n in names
         ]
     }

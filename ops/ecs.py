@@ -1,6 +1,7 @@
 """Small views over ECS responses and the few ECS reads the toolkit makes."""
 from __future__ import annotations
 
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, Iterable, Iterator, Sequence
@@ -164,10 +165,13 @@ def running_tasks(ecs: Any, cluster: str, service: str) -> list[dict[str, Any]]:
 
 def running_tasks_by_service(ecs: Any, cluster: str, services: Sequence[str]) -> dict[str, list[dict[str, Any]]]:
     """Each service's RUNNING tasks: ``list_tasks`` per service, one ``describe_tasks`` per 100 tasks."""
-    owner: dict[str, str] = {}
-    for service in services:
+    def arns(service: str) -> list[str]:
         pages = ecs.get_paginator("list_tasks").paginate(cluster=cluster, serviceName=service, desiredStatus="RUNNING")
-        owner.update({arn: service for page in pages for arn in page.get("taskArns", [])})
+        return [arn for page in pages for arn in page.get("taskArns", [])]
+
+    with ThreadPoolExecutor(max_workers=max(1, len(services)), thread_name_prefix="list-tasks") as pool:
+        listed = list(pool.map(arns, services))  # one round trip for all services, not one each
+    owner = {arn: service for service, found in zip(services, listed) for arn in found}
     found: dict[str, list[dict[str, Any]]] = {service: [] for service in services}
     for chunk in _chunks(list(owner), 100):
         for task in ecs.describe_tasks(cluster=cluster, tasks=list(chunk)).get("tasks", []):

@@ -216,20 +216,21 @@ def _reason(exc: BaseException) -> str:
     return str(exc)
 
 
-def images_per_deployment(ecs: Any, cluster: str, services: Iterable[Service]
-                          ) -> tuple[dict[str, dict[str, DeploymentImages]], list[str]]:
-    """Per service, per deployment id: what it runs. ``list_tasks``/``describe_tasks`` once per service,
-    ``describe_task_definition`` once per distinct revision. Unreadable parts become notes, not failures."""
-    images_of = TaskDefinitionImages(ecs)
-    services = list(services)
-    notes: list[str] = []
+def running_tasks_or_note(ecs: Any, cluster: str, names: list[str]) -> tuple[dict[str, list[dict[str, Any]]], list[str]]:
+    """Each service's running tasks; an unreadable task list is a note (no digests), not a failure."""
     try:
-        tasks = running_tasks_by_service(ecs, cluster, [s.name for s in services])
+        return running_tasks_by_service(ecs, cluster, names), []
     except (ClientError, BotoCoreError) as exc:
-        notes.append(f"cannot list the running tasks ({_reason(exc)}): no digests shown")
-        tasks = {s.name: [] for s in services}
+        return {n: [] for n in names}, [f"cannot list the running tasks ({_reason(exc)}): no digests shown"]
+
+
+def images_per_deployment(ecs: Any, services: Iterable[Service], tasks: dict[str, list[dict[str, Any]]]
+                          ) -> tuple[dict[str, dict[str, DeploymentImages]], list[str]]:
+    """Per service, per deployment id: what it runs (from its running ``tasks``), reading a task
+    definition only for deployments none of whose tasks run. Unreadable parts become notes."""
+    images_of = TaskDefinitionImages(ecs)
     found = {
-        s.name: deployment_images(tasks[s.name], {d.id: d.task_definition for d in s.deployments}, images_of)
+        s.name: deployment_images(tasks.get(s.name, []), {d.id: d.task_definition for d in s.deployments}, images_of)
         for s in services
     }
-    return found, notes + images_of.errors
+    return found, images_of.errors

@@ -1,12 +1,13 @@
 """The Quick Status Check: both services, their deployments with image digests, recent events."""
 from __future__ import annotations
 
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import Any
 
 from ops import report
 from ops.ecs import Service, describe_services
-from ops.images import images_per_deployment
+from ops.images import images_per_deployment, running_tasks_or_note
 
 
 @dataclass
@@ -21,11 +22,15 @@ class Snapshot:
 
 
 def gather(rt: Any) -> Snapshot:
-    """One describe_services for both services, plus their tasks' and task definitions' images."""
+    """One describe_services for both services, and (at the same time) their running tasks; then a
+    task definition only for a deployment none of whose tasks run."""
     names = [s.service for s in rt.settings.services]
-    services = describe_services(rt.ecs, rt.settings.cluster, names)
-    images, notes = images_per_deployment(rt.ecs, rt.settings.cluster, services.values())
-    return Snapshot(services=services, images=images, notes=list(notes))
+    with ThreadPoolExecutor(max_workers=2, thread_name_prefix="status") as pool:  # boto3 clients are thread-safe
+        tasks_future = pool.submit(running_tasks_or_note, rt.ecs, rt.settings.cluster, names)
+        services = describe_services(rt.ecs, rt.settings.cluster, names)
+        tasks, notes = tasks_future.result()
+    images, more_notes = images_per_deployment(rt.ecs, services.values(), tasks)
+    return Snapshot(services=services, images=images, notes=notes + more_notes)
 
 
 def render(snapshot: Snapshot, events: int) -> str:

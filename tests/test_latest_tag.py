@@ -13,7 +13,7 @@ from typing import Any
 import boto3
 
 from ops.ecs import describe_services
-from ops.images import images_per_deployment, short_digest
+from ops.images import images_per_deployment, running_tasks_or_note, short_digest
 from ops.sandbox.registry import repository_uri
 from tests.conftest import API, CLUSTER, REGION, WORKER, InvResult, run_inv, world_env
 
@@ -219,7 +219,9 @@ def test_status_digests_per_deployment_with_few_calls(world_factory: Any, tmp_pa
     calls: list[str] = []
     ecs.meta.events.register("before-call.ecs", lambda model, **_: calls.append(model.name))
     services = describe_services(ecs, CLUSTER, [API, WORKER])
-    images, notes = images_per_deployment(ecs, CLUSTER, services.values())
+    tasks, notes = running_tasks_or_note(ecs, CLUSTER, [API, WORKER])
+    images, more_notes = images_per_deployment(ecs, services.values(), tasks)
+    notes += more_notes
 
     assert notes == []
     deployments = {d.task_definition.rsplit("/", 1)[-1]: images[API][d.id] for d in services[API].deployments}
