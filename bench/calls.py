@@ -1,0 +1,115 @@
+"""Section 3: AWS calls per task, counted in-process with a botocore ``before-call`` hook.
+
+The tasks run through ``invoke.Program`` in this process (``inv -r <root> TASK``), so ``whoami``
+(the ``pre`` task) is counted too. ``ops.aws.connect`` is wrapped to register the hook on the new
+session's event system before any client exists; the runtime cache is cleared before each task.
+"""
+from __future__ import annotations
+
+import contextlib
+import io
+import os
+import tempfile
+from collections import Counter
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any, Iterator
+
+from bench.common import ROOT, inv_env, section, table
+
+
+class CallCounter:
+    def __init__(self) -> None:
+        self.calls: Counter[str] = Counter()
+        self.sends = 0
+
+    def on_call(self, model: Any, **_: Any) -> None:
+        self.calls[f"{model.service_model.endpoint_prefix}:{model.name}"] += 1
+
+    def on_send(self, **_: Any) -> None:
+        self.sends += 1
+
+
+@contextmanager
+def counting() -> Iterator[CallCounter]:
+    import ops.aws
+    import ops.runtime
+
+    counter = CallCounter()
+    original = ops.aws.connect
+
+    def connect(settings: Any) -> Any:
+        aws = original(settings)
+        aws.session.events.register("before-call", counter.on_call)
+        aws.session.events.register("before-send", counter.on_send)
+        return aws
+
+    ops.runtime._runtime.cache_clear()
+    ops.aws.connect = connect  # type: ignore[assignment]
+    try:
+        yield counter
+    finally:
+        ops.aws.connect = original  # type: ignore[assignment]
+        ops.runtime._runtime.cache_clear()
+
+
+@contextmanager
+def environment(env: dict[str, str]) -> Iterator[None]:
+    saved = dict(os.environ)
+    os.environ.clear()
+    os.environ.update(env)
+    try:
+        yield
+    finally:
+        os.environ.clear()
+        os.environ.update(saved)
+
+
+def run_task(args: list[str], env: dict[str, str]) -> tuple[int, CallCounter]:
+    from invoke import Program
+
+    with environment(env), counting() as counter, contextlib.redirect_stdout(io.StringIO()), \
+            contextlib.redirect_stderr(io.StringIO()):
+        code = 0
+        try:
+            Program().run(["inv", "-r", str(ROOT), *args], exit=False)
+        except SystemExit as exc:
+            code = int(exc.code or 0)
+    return code, counter
+
+
+# task -> (scenario, args, claimed minimum as (fixed calls, note))
+TASKS: list[tuple[str, str, list[str]]] = [
+    ("status", "api-bad-release", ["status"]),
+    ("capture", "api-bad-release", ["capture"]),
+    ("verify", "api-bad-release", ["verify"]),
+    ("rollback.full", "both-failing", ["rollback.full", "--yes"]),
+]
+MINIMUM = {
+    "status": (5, "sts 1 (caller check) + DescribeServices 1 (both services) + ListTasks 1 per service + "
+                  "DescribeTasks 1 (<=100 tasks) [+ DescribeTaskDefinition per revision without running tasks]"),
+    "capture": (6, "sts 1 + DescribeServices 1 + DescribeTaskDefinition 1 + ListTasks 2 + DescribeTasks 1 "
+                   "+ FilterLogEvents ceil(events/10000) per group (>=1 each)"),
+    "verify": (2, "sts 1 + DescribeServices 1 (both services in one call)"),
+    "rollback.full": (0, "capture's 6+pages + DescribeServices 1 + autoscaling Describe 1 + Register 1 + "
+                         "target DescribeTaskDefinition 1 + same-image: ECR 1 + UpdateService 2 + 1 DescribeServices "
+                         "per poll + verify 1"),
+}
+
+
+def run(rollout_seconds: float) -> None:
+    from ops.sandbox import World
+
+    rows = []
+    for label, scenario, args in TASKS:
+        with World(scenario, rollout_seconds=rollout_seconds) as world, \
+                tempfile.TemporaryDirectory(prefix="bench-calls-") as tmp:
+            code, counter = run_task(args, inv_env(world, Path(tmp), fast_poll=True))
+        polls = counter.calls.get("ecs:DescribeServices", 0)
+        detail = ", ".join(f"{k.split(':')[1]} {v}" for k, v in sorted(counter.calls.items()))
+        rows.append([label, str(code), str(sum(counter.calls.values())), str(counter.sends), str(polls),
+                     str(MINIMUM[label][0] or "see note"), detail])
+    section("3. AWS calls per task (botocore before-call hook, in-process; wait.poll 0.3 -> 1 s)")
+    print(table(["task", "exit", "calls", "http sends", "DescribeServices", "claimed min", "per operation"], rows))
+    for label, (_, note) in MINIMUM.items():
+        print(f"  min {label}: {note}")

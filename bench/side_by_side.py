@@ -1,0 +1,219 @@
+"""Section 1: the runbook's own commands (AWS CLI v1) against the toolkit's tasks, same World."""
+from __future__ import annotations
+
+import json
+import subprocess
+import tempfile
+import threading
+import time
+import uuid
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import requests
+
+from bench import runbook
+from bench.common import (
+    API, INV, ROOT, WORKER, Measured, aws_argv, cli_env, inv_env, med, ratio, run_measured, section, table,
+)
+
+STEADY_POLL = 0.05
+OPTION4_DEADLINE = 180.0
+
+
+@dataclass
+class Timings:
+    runbook: list[float] = field(default_factory=list)
+    toolkit: list[float] = field(default_factory=list)
+
+
+def _checklist(env: dict[str, str], out: Path) -> float:
+    """The Pre-Rollback Checklist's four commands, one after another, into files (like ``> /tmp/...``)."""
+    start_ms = int((time.time() - 600) * 1000)
+    commands = {
+        "api-taskdef-before-rollback.json": runbook.CHECKLIST_TASKDEF,
+        "services-before-rollback.json": runbook.CHECKLIST_SERVICES,
+        "api-logs-before-rollback.txt": runbook.CHECKLIST_LOGS.format(group="/ecs/sandbox-broker-api", start_ms=start_ms),
+        "worker-logs-before-rollback.txt": runbook.CHECKLIST_LOGS.format(group="/ecs/sandbox-broker-worker", start_ms=start_ms),
+    }
+    out.mkdir(parents=True, exist_ok=True)
+    total = 0.0
+    for name, command in commands.items():
+        result = run_measured(aws_argv(command), env, stdout=out / name)
+        assert result.code == 0, command
+        total += result.seconds
+    return total
+
+
+def _inv(args: list[str], env: dict[str, str]) -> Measured:
+    result = run_measured([INV, "-r", str(ROOT), *args], env)
+    assert result.code == 0, f"inv {' '.join(args)} exited {result.code}"
+    return result
+
+
+def read_only(reps: int, rollout_seconds: float) -> None:
+    """Checklist vs ``inv capture`` and Quick Status Check vs ``inv status``: one World, alternating."""
+    from ops.sandbox import World
+
+    checklist, status = Timings(), Timings()
+    with World("api-bad-release", rollout_seconds=rollout_seconds) as world, \
+            tempfile.TemporaryDirectory(prefix="bench-ro-") as tmp:
+        home = Path(tmp)
+        cli, inv = cli_env(world, home / "cli"), inv_env(world, home / "inv")
+        for rep in range(reps):
+            checklist.runbook.append(_checklist(cli, home / f"checklist-{rep}"))
+            checklist.toolkit.append(_inv(["capture"], inv).seconds)
+            status.runbook.append(run_measured(aws_argv(runbook.QUICK_STATUS), cli).seconds)
+            status.toolkit.append(_inv(["status"], inv).seconds)
+    section(f"1a. read-only tasks, runbook commands (AWS CLI v1, --profile okta-sso) vs inv; median of {reps}, alternating")
+    print("note: `aws logs tail` is CLI v2 only; `aws logs filter-log-events --log-group-name G --start-time MS` stands in for it")
+    print("note: the checklist is 4 `aws` processes run one after another (copy-paste); `inv capture` also saves "
+          "running tasks + digests, a manifest, and reads both log groups at once")
+    rows = [
+        ["Pre-Rollback Checklist (4 cmds)", "inv capture", *_cells(checklist)],
+        ["Quick Status Check one-liner", "inv status", *_cells(status)],
+    ]
+    print(table(["runbook", "toolkit", "runbook s", "toolkit s", "toolkit/runbook"], rows))
+
+
+def _cells(t: Timings) -> list[str]:
+    r, k = med(t.runbook), med(t.toolkit)
+    return [f"{r:.2f}", f"{k:.2f}", ratio(k, r)]
+
+
+# ------------------------------------------------------------------ Option 4
+
+
+class SteadyWatch:
+    """Watches the World in-process; remembers when Option 4's end state was first reached."""
+
+    def __init__(self, world: Any) -> None:
+        self.world = world
+        self.at: float | None = None
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, name="steady-watch", daemon=True)
+
+    def __enter__(self) -> "SteadyWatch":
+        self._thread.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self._stop.set()
+        self._thread.join()
+
+    def _run(self) -> None:
+        while not self._stop.wait(STEADY_POLL):
+            if self.at is None and option4_steady(self.world.service_state(API), self.world.service_state(WORKER)):
+                self.at = time.perf_counter()
+
+
+def option4_steady(api: dict[str, Any], worker: dict[str, Any]) -> bool:
+    """API: one COMPLETED deployment of :8 with running = desired > 0; worker: 0 desired, 0 running, 0 pending."""
+    deployments = api["deployments"]
+    api_ok = (len(deployments) == 1 and deployments[0]["taskDefinition"].endswith("task-definition/sandbox-broker:8")
+              and deployments[0]["rolloutState"] == "COMPLETED" and api["running"] == api["desired"] > 0
+              and api["pending"] == 0)
+    return api_ok and worker["desired"] == 0 and worker["running"] == 0 and worker["pending"] == 0
+
+
+def _cli_json(env: dict[str, str], command: str) -> Any:
+    proc = subprocess.run(aws_argv(command), env=env, capture_output=True, text=True, timeout=60)
+    assert proc.returncode == 0, proc.stderr
+    return json.loads(proc.stdout) if proc.stdout.strip() else None
+
+
+def _one_primary_settled(deployments: list[dict[str, Any]]) -> bool:
+    return (len(deployments) == 1 and deployments[0]["status"] == "PRIMARY"
+            and deployments[0]["runningCount"] == deployments[0]["desiredCount"] > 0
+            and deployments[0].get("rolloutState") == "COMPLETED")
+
+
+def _post_rollback_http(world: Any) -> bool:
+    """The runbook's curl checks (healthz, allocate, metrics), done with requests."""
+    if requests.get(f"{world.api_url}/healthz", timeout=5).json().get("status") != "healthy":
+        return False
+    allocate = requests.post(f"{world.api_url}/v1/allocate", timeout=5, headers={
+        "Authorization": f"Bearer {world.token}", "X-Instruqt-Sandbox-ID": f"rollback-test-{uuid.uuid4().hex[:8]}",
+        "Content-Type": "application/json"})
+    metrics = requests.get(f"{world.api_url}/metrics", timeout=5)
+    return allocate.ok and metrics.ok and "pool_total" in metrics.text
+
+
+def runbook_option4(world: Any, home: Path, poll: float) -> tuple[float, float | None]:
+    """Checklist, then Option 4 as written, then poll the monitor command (every ``poll`` s, like
+    ``watch``) until it shows the target, then the Post-Rollback Verification. Returns
+    (seconds when verified, seconds when the monitor first showed the target)."""
+    env = cli_env(world, home)
+    started = time.perf_counter()
+    _checklist(env, home / "checklist")
+    for command in (runbook.AUTOSCALING_MIN_ZERO, runbook.OPTION3_STOP, runbook.OPTION1_UPDATE):
+        _cli_json(env, command)
+    monitor_done: float | None = None
+    while time.perf_counter() - started < OPTION4_DEADLINE:
+        if _cli_json(env, runbook.OPTION4_MONITOR) == runbook.OPTION4_TARGET:
+            monitor_done = monitor_done or time.perf_counter() - started
+            if _one_primary_settled(_cli_json(env, runbook.VERIFY_DEPLOYMENTS)) and _post_rollback_http(world):
+                return time.perf_counter() - started, monitor_done
+        time.sleep(poll)
+    raise RuntimeError("runbook Option 4 did not verify before the deadline")
+
+
+def toolkit_option4(world: Any, home: Path, fast_poll: bool) -> float:
+    result = run_measured([INV, "-r", str(ROOT), "rollback.full", "--yes"], inv_env(world, home, fast_poll))
+    assert result.code == 0, f"inv rollback.full exited {result.code}"
+    return result.seconds
+
+
+@dataclass
+class Option4Run:
+    total: float
+    past_steady: float
+    monitor_vs_steady: float | None = None
+
+
+def _one_option4(variant: str, rollout_seconds: float, poll: float) -> Option4Run:
+    from ops.sandbox import World
+
+    with World("both-failing", rollout_seconds=rollout_seconds) as world, \
+            tempfile.TemporaryDirectory(prefix="bench-o4-") as tmp, SteadyWatch(world) as watch:
+        started = time.perf_counter()
+        monitor: float | None = None
+        if variant == "runbook":
+            total, monitor = runbook_option4(world, Path(tmp), poll)
+        else:
+            total = toolkit_option4(world, Path(tmp), fast_poll=variant == "toolkit-fast-poll")
+        assert watch.at is not None, f"{variant}: the world never reached Option 4's steady state"
+        steady = watch.at - started
+        return Option4Run(total, total - steady, None if monitor is None else monitor - steady)
+
+
+OPTION4_VARIANTS: dict[str, str] = {
+    "runbook": "runbook cmds + checklist + poll + post-checks",
+    "toolkit": "inv rollback.full --yes (wait.poll 2->15 s)",
+    "toolkit-fast-poll": "inv rollback.full --yes (wait.poll 0.3->1 s)",
+}
+
+
+def option4(reps: int, rollout_seconds: float, poll: float, variants: list[str]) -> None:
+    """Option 4 end to end, a fresh World per run, variants alternating."""
+    runs: dict[str, list[Option4Run]] = {v: [] for v in variants}
+    for _ in range(reps):
+        for variant in variants:
+            runs[variant].append(_one_option4(variant, rollout_seconds, poll))
+    section(f"1b. Option 4 (full rollback), scenario both-failing, rollout_seconds={rollout_seconds}; "
+            f"fresh World per run, median of {reps}")
+    print(f"note: the runbook's `watch -n 5` is polled every {poll:g} s here (faster than written); "
+          "the runbook run includes the Pre-Rollback Checklist and the Post-Rollback Verification (curl via requests), "
+          "and registers autoscaling min 0 first (else the worker comes back)")
+    print("note: 'past steady' = seconds between the world reaching the end state (observed in-process) and the "
+          "run ending; the toolkit also waits for the worker to reach 0 before touching the API (contract)")
+    base = med(r.total for r in runs[variants[0]])
+    rows = []
+    for variant in variants:
+        items = runs[variant]
+        monitor = [r.monitor_vs_steady for r in items if r.monitor_vs_steady is not None]
+        rows.append([OPTION4_VARIANTS[variant], f"{med(r.total for r in items):.2f}",
+                     f"{med(r.past_steady for r in items):.2f}",
+                     f"{med(monitor):+.2f}" if monitor else "-", ratio(med(r.total for r in items), base)])
+    print(table(["procedure", "to verified s", "past steady s", "monitor said done (vs steady) s", "vs runbook"], rows))

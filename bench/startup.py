@@ -1,0 +1,57 @@
+"""Section 4: start-up time of ``inv --list`` / ``inv status --help``, and where import time goes."""
+from __future__ import annotations
+
+import re
+import subprocess
+import sys
+import tempfile
+from collections import defaultdict
+from pathlib import Path
+
+from bench.common import INV, ROOT, base_env, med, run_measured, section, table
+
+IMPORT_LINE = re.compile(r"import time:\s+(\d+) \|\s+(\d+) \| (\s*)(\S+)")
+TOP_LEVEL = ("boto3", "botocore", "s3transfer", "requests", "urllib3", "invoke", "tabulate", "yaml", "ops", "tasks")
+
+
+def wall(args: list[str], reps: int) -> float:
+    with tempfile.TemporaryDirectory(prefix="bench-start-") as tmp:
+        env = base_env(Path(tmp))
+        times = []
+        for _ in range(reps):
+            result = run_measured([INV, "-r", str(ROOT), *args], env)
+            assert result.code == 0, args
+            times.append(result.seconds)
+    return med(times)
+
+
+def import_profile() -> tuple[float, list[tuple[str, float]], list[tuple[str, float]]]:
+    """``python -X importtime -c 'import tasks'``: total ms, ms per top-level package, slowest ops modules."""
+    proc = subprocess.run([sys.executable, "-X", "importtime", "-c", "import tasks"], cwd=ROOT,
+                          capture_output=True, text=True, timeout=60, check=True)
+    self_ms: dict[str, float] = defaultdict(float)
+    ops_cumulative: dict[str, float] = {}
+    total = 0.0
+    for line in proc.stderr.splitlines():
+        match = IMPORT_LINE.match(line)
+        if not match:
+            continue
+        own, cumulative, indent, name = int(match[1]), int(match[2]), match[3], match[4]
+        top = name.split(".")[0]
+        self_ms[top if top in TOP_LEVEL else "stdlib/other"] += own / 1000
+        if name == "tasks":
+            total = cumulative / 1000
+        if top == "ops" and len(indent) <= 4:
+            ops_cumulative.setdefault(name, cumulative / 1000)
+    return total, sorted(self_ms.items(), key=lambda kv: -kv[1]), sorted(ops_cumulative.items(), key=lambda kv: -kv[1])
+
+
+def run(reps: int) -> None:
+    section(f"4. start-up (median of {reps}) and import time")
+    print(table(["command", "wall s"], [["inv --list", f"{wall(['--list'], reps):.2f}"],
+                                         ["inv status --help", f"{wall(['status', '--help'], reps):.2f}"]]))
+    total, by_package, ops_modules = import_profile()
+    print(f"\n`import tasks` (python -X importtime): {total:.0f} ms; self time by package:")
+    print(table(["package", "ms"], [[k, f"{v:.0f}"] for k, v in by_package if v >= 1]))
+    print("\nops modules imported first by tasks.py (cumulative ms, includes what they pulled in first):")
+    print(table(["module", "ms"], [[k, f"{v:.0f}"] for k, v in ops_modules[:10]]))
