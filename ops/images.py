@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import re
+from datetime import datetime
 from dataclasses import dataclass
 from typing import Any, Iterable
 
@@ -123,7 +124,9 @@ def image_history(ecr: Any, repository: str, registry_id: str | None = None) -> 
 
 def _pushed_at(image: dict[str, Any]) -> float:
     pushed = image.get("imagePushedAt")
-    return pushed.timestamp() if hasattr(pushed, "timestamp") else float(pushed or 0)
+    if isinstance(pushed, datetime):
+        return pushed.timestamp()
+    return float(pushed or 0)
 
 
 def short_digest(digest: str | None) -> str:

@@ -174,7 +174,8 @@ def execute(plan: Plan, client_for: Callable[[str], Any], audit: Audit, progress
         audited = step
         if state.registered_arn and "<new revision>" in step.after:
             audited = replace(step, after=state.registered_arn.rsplit("/", 1)[-1])
-        audit.write(audited, "ok", state.registered_arn if step.operation == "register_task_definition" else "")
+        detail = state.registered_arn or "" if step.operation == "register_task_definition" else ""
+        audit.write(audited, "ok", detail)
         state.done.append(step)
         progress(f"  done: {step.action} ({step.service}): {step.before} -> {step.after}")
     return state
