@@ -37,63 +37,64 @@ def _spawn_on_pty(args: list[str], env: dict[str, str], cwd: Path) -> tuple[subp
     return proc, master
 
 
+def _answer_prompt(args: list[str], env: dict[str, str], cwd: Path, answer: bytes, until: str,
+                   timeout: float = 60) -> tuple[int, str]:
+    """Run `inv ARGS` on a pseudo-terminal, answer its confirmation prompt, read until ``until``."""
+    proc, master = _spawn_on_pty(args, env, cwd)
+    try:
+        screen = _read_until(master, "Type 'yes' to continue")
+        os.write(master, answer)
+        screen += _read_until(master, until)
+        return proc.wait(timeout=timeout), screen
+    finally:
+        os.close(master)
+
+
+def _sandbox(tmp_path: Path, *flags: str) -> tuple[subprocess.Popen[str], list[str]]:
+    """Start `inv sandbox` and read its banner (up to "Ctrl-C stops")."""
+    proc = subprocess.Popen([INV, "-r", str(ROOT), "sandbox", "--rollout-seconds", "1", *flags], cwd=tmp_path,
+                            env=base_env(tmp_path), stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
+                            stderr=subprocess.PIPE, text=True)
+    assert proc.stdout is not None
+    lines: list[str] = []
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline and not any(line.startswith("Ctrl-C stops") for line in lines):
+        lines.append(proc.stdout.readline().rstrip("\n"))
+    return proc, lines
+
+
 def _primary(world: Any) -> str:
     state = world.service_state("sandbox-broker")
     return [d["taskDefinition"] for d in state["deployments"] if d["status"] == "PRIMARY"][0].rsplit("/", 1)[-1]
 
 
 def test_terminal_prompt_declined_changes_nothing(world: Any, tmp_path: Path) -> None:
-    proc, master = _spawn_on_pty(["rollback.api"], world_env(world, tmp_path), tmp_path)
-    try:
-        screen = _read_until(master, "Type 'yes' to continue")
-        assert "plan: Option 1: roll back sandbox-broker to sandbox-broker:8" in screen
-        os.write(master, b"no\n")
-        screen += _read_until(master, "not confirmed")
-        assert proc.wait(timeout=30) == 1
-    finally:
-        os.close(master)
+    code, screen = _answer_prompt(["rollback.api"], world_env(world, tmp_path), tmp_path, b"no\n", "not confirmed")
+    assert code == 1
+    assert "plan: Option 1: roll back sandbox-broker to sandbox-broker:8" in screen
     assert "not confirmed: nothing was changed" in screen
     assert _primary(world) == "sandbox-broker:9"
     assert not (tmp_path / "diagnostics").exists()
 
 
 def test_ctrl_d_at_the_prompt_is_a_no(world: Any, tmp_path: Path) -> None:
-    proc, master = _spawn_on_pty(["worker.stop"], world_env(world, tmp_path), tmp_path)
-    try:
-        _read_until(master, "Type 'yes' to continue")
-        os.write(master, b"\x04")
-        screen = _read_until(master, "not confirmed")
-        assert proc.wait(timeout=30) == 1
-    finally:
-        os.close(master)
+    code, screen = _answer_prompt(["worker.stop"], world_env(world, tmp_path), tmp_path, b"\x04", "not confirmed")
+    assert code == 1
     assert "not confirmed: nothing was changed" in screen and "Traceback" not in screen
     assert world.service_state("sandbox-broker-worker")["desired"] == 1
 
 
 def test_terminal_prompt_confirmed_runs_with_live_progress(world: Any, tmp_path: Path) -> None:
-    proc, master = _spawn_on_pty(["rollback.api"], world_env(world, tmp_path), tmp_path)
-    try:
-        _read_until(master, "Type 'yes' to continue")
-        os.write(master, b"yes\n")
-        screen = _read_until(master, "checks passed")
-        assert proc.wait(timeout=60) == 0
-    finally:
-        os.close(master)
+    code, screen = _answer_prompt(["rollback.api"], world_env(world, tmp_path), tmp_path, b"yes\n", "checks passed")
+    assert code == 0
     assert "\x1b[2K" in screen  # the wait redraws its progress lines in place on a terminal
     assert "sandbox-broker reached a steady state" in screen
     assert _primary(world) == "sandbox-broker:8"
 
 
 def test_sandbox_task_serves_until_interrupted(tmp_path: Path) -> None:
-    proc = subprocess.Popen([INV, "-r", str(ROOT), "sandbox", "--scenario", "worker-stopped", "--rollout-seconds", "1"],
-                            cwd=tmp_path, env=base_env(tmp_path), stdin=subprocess.DEVNULL,
-                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
-    assert proc.stdout is not None
-    lines: list[str] = []
+    proc, lines = _sandbox(tmp_path, "--scenario", "worker-stopped")
     try:
-        deadline = time.monotonic() + 60
-        while time.monotonic() < deadline and not any(line.startswith("Ctrl-C stops") for line in lines):
-            lines.append(proc.stdout.readline().rstrip("\n"))
         endpoint = next(line.split("=", 1)[1] for line in lines if line.startswith("AWS_ENDPOINT_URL="))
         api_url = next(line.split("=", 1)[1] for line in lines if line.startswith("api.url="))
         assert re.fullmatch(r"http://127\.0\.0\.1:\d+", endpoint) and re.fullmatch(r"http://127\.0\.0\.1:\d+", api_url)
@@ -123,14 +124,7 @@ def test_sandbox_unknown_scenario(tmp_path: Path) -> None:
 
 
 def test_sandbox_stops_cleanly_on_sigterm(tmp_path: Path) -> None:
-    proc = subprocess.Popen([INV, "-r", str(ROOT), "sandbox", "--rollout-seconds", "1"], cwd=tmp_path,
-                            env=base_env(tmp_path), stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
-                            stderr=subprocess.PIPE, text=True)
-    assert proc.stdout is not None
-    lines: list[str] = []
-    deadline = time.monotonic() + 60
-    while time.monotonic() < deadline and not any(line.startswith("Ctrl-C stops") for line in lines):
-        lines.append(proc.stdout.readline().rstrip("\n"))
+    proc, lines = _sandbox(tmp_path)
     config = next(line.split("-f ", 1)[1].split()[0] for line in lines if " -f " in line)
     assert Path(config).exists()
     proc.send_signal(signal.SIGTERM)
