@@ -43,6 +43,11 @@ OPTION1_MONITOR = """aws ecs describe-services \\
   --region eu-central-1 \\
   --profile okta-sso \\
   --query "services[0].deployments\""""
+OPTION2_IMAGE = """aws ecs describe-task-definition \\
+  --task-definition sandbox-broker:8 \\
+  --region eu-central-1 \\
+  --profile okta-sso \\
+  --query 'taskDefinition.containerDefinitions[0].image'"""
 OPTION3_STOP = """aws ecs update-service \\
   --cluster sandbox-broker-cluster \\
   --service sandbox-broker-worker \\
@@ -156,8 +161,15 @@ def test_option1_rollback_api(world: World, cli: Cli) -> None:
     deadline = time.monotonic() + 15
     while not one_primary_settled(deployments := cli.json(OPTION1_MONITOR)):
         assert time.monotonic() < deadline, deployments
+        time.sleep(0.3)  # `watch -n 5`, faster
     assert deployments[0]["taskDefinition"].endswith(":8")
     assert requests.get(f"{world.api_url}/healthz", timeout=5).json()["status"] == "healthy"
+
+
+def test_option2_get_current_image(world: World, cli: Cli) -> None:
+    """Option 2's only command: the image a revision names (the runbook then says "SIMPLER: Option 1")."""
+    image = cli.json(OPTION2_IMAGE)
+    assert image == f"{world.account_id}.dkr.ecr.eu-central-1.amazonaws.com/sandbox-broker-api:v8"
 
 
 def test_option3_as_written_is_undone_by_autoscaling(world: World, cli: Cli) -> None:
