@@ -82,6 +82,7 @@ def status(c: Any, json: bool = False, events: str = "5") -> dict[str, Any]:
 def capture(c: Any, since: str | None = None, out: str | None = None) -> str:
     """Pre-Rollback Checklist: save task definition, services, tasks and logs to a new folder."""
     from ops.capture import run_capture
+
     rt = runtime(c.config)
     since_text, since_seconds = _since(since, rt.settings.capture)
     result = run_capture(rt, since_text, since_seconds, Path(out) if out else None)
@@ -112,6 +113,7 @@ def verify(c: Any, json: bool = False, allocate: bool = True, junit: str | None 
     from ops import report
     from ops.junit import write_junit
     from ops.verify import render_table, run_checks, token_from_env
+
     rt = runtime(c.config)
     token = token_from_env(rt.settings) if allocate else None
     result = run_checks(rt.settings, rt.ecs, token, allocate=allocate)
@@ -131,7 +133,6 @@ def verify(c: Any, json: bool = False, allocate: bool = True, junit: str | None 
     return document
 
 
-
 @task(pre=[whoami], help={
     "symptom": "what users see that the tool cannot: api-errors, jobs-not-running, rate-limiting, cors, metrics-slow",
     "json": "print one JSON document on stdout (the contract's shape) and nothing else there",
@@ -142,6 +143,7 @@ def triage(c: Any, symptom: str | None = None, json: bool = False, since: str = 
     """Rollback Decision Tree: recommend an option from live signals, with the command to run."""
     from ops import report
     from ops import triage as triage_mod
+
     rt = runtime(c.config)
     _, seconds = _since(since, rt.settings.capture)
     result = triage_mod.triage(rt, symptom, seconds)

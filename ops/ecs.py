@@ -171,7 +171,7 @@ def running_tasks_by_service(ecs: Any, cluster: str, services: Sequence[str]) ->
 
     with ThreadPoolExecutor(max_workers=max(1, len(services)), thread_name_prefix="list-tasks") as pool:
         listed = list(pool.map(arns, services))  # one round trip for all services, not one each
-    owner = {arn: service for service, found in zip(services, listed) for arn in found}
+    owner = {arn: service for service, found in zip(services, listed, strict=True) for arn in found}
     found: dict[str, list[dict[str, Any]]] = {service: [] for service in services}
     for chunk in _chunks(list(owner), 100):
         for task in ecs.describe_tasks(cluster=cluster, tasks=list(chunk)).get("tasks", []):

@@ -104,6 +104,6 @@ def _external_sort(path: Path) -> None:
         with open_private(path) as out:
             out.writelines(heapq.merge(*handles, key=lambda line: line[:24]))
     finally:
-        for handle, chunk_path in zip(handles, chunk_paths):
+        for handle, chunk_path in zip(handles, chunk_paths, strict=True):
             handle.close()
             os.unlink(chunk_path)

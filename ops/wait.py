@@ -89,9 +89,9 @@ class _Printer:
             if self.last:
                 self.stream.write(f"\x1b[{len(lines)}F")
             self.stream.write("".join(f"\x1b[2K{line}\n" for line in lines))
-            self.last = {s.name: line for s, line in zip(services, lines)}
+            self.last = {s.name: line for s, line in zip(services, lines, strict=True)}
         else:
-            for service, line in zip(services, lines):
+            for service, line in zip(services, lines, strict=True):
                 key = progress_line(service)
                 if self.last.get(service.name) != key:
                     self.stream.write(line + "\n")

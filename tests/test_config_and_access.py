@@ -7,7 +7,6 @@ the botocore layer with event hooks (``before-call`` / ``before-send``), as mark
 from __future__ import annotations
 
 import copy
-import datetime as dt
 import hashlib
 import json
 from pathlib import Path

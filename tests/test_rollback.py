@@ -6,7 +6,6 @@ process: moto over HTTP with the rollout simulator, and the broker API on 127.0.
 from __future__ import annotations
 
 import json
-import os
 import signal
 import subprocess
 import time
