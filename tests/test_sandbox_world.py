@@ -47,6 +47,16 @@ def wait_for(predicate: Callable[[], Any], timeout: float = 10.0) -> Any:
     pytest.fail(f"condition not met within {timeout}s")
 
 
+def describe_when(ecs: BaseClient, service: str, condition: Callable[[dict[str, Any]], bool],
+                  timeout: float = 10.0) -> dict[str, Any]:
+    """Poll one describe per round until ``condition(service)`` holds; return that same snapshot."""
+    def check() -> dict[str, Any] | None:
+        snapshot = describe(ecs, service)
+        return snapshot if condition(snapshot) else None
+
+    return wait_for(check, timeout)
+
+
 def describe(ecs: BaseClient, service: str) -> dict[str, Any]:
     return ecs.describe_services(cluster=CLUSTER, services=[service])["services"][0]
 
@@ -130,8 +140,7 @@ def test_counts_move_over_time_not_at_once(world: World, ecs: BaseClient) -> Non
 def test_crash_loop_trips_the_circuit_breaker(world: World, ecs: BaseClient) -> None:
     world.set_behaviour("sandbox-broker", 8, "crash-loop")
     ecs.update_service(cluster=CLUSTER, service=API, taskDefinition="sandbox-broker:8")
-    failed = wait_for(lambda: describe(ecs, API)["deployments"][0]["rolloutState"] == "FAILED"
-                      and describe(ecs, API))
+    failed = describe_when(ecs, API, lambda s: s["deployments"][0]["rolloutState"] == "FAILED")
     primary, old = failed["deployments"]
     assert primary["failedTasks"] >= 3 and primary["runningCount"] == 0
     assert "circuit breaker" in primary["rolloutStateReason"]
@@ -148,7 +157,7 @@ def test_circuit_breaker_rollback_redeploys_last_completed() -> None:
         ecs = client(world, "ecs")
         world.set_behaviour("sandbox-broker", 7, "crash-loop")
         ecs.update_service(cluster=CLUSTER, service=API, taskDefinition="sandbox-broker:7")
-        rolled = wait_for(lambda: len(describe(ecs, API)["deployments"]) == 3 and describe(ecs, API))
+        rolled = describe_when(ecs, API, lambda s: len(s["deployments"]) == 3)
         primary, failed, _ = rolled["deployments"]
         assert primary["taskDefinition"].endswith(":9") and primary["rolloutState"] == "IN_PROGRESS"
         assert failed["taskDefinition"].endswith(":7") and failed["rolloutState"] == "FAILED"
@@ -164,7 +173,7 @@ def test_breaker_rollback_can_be_enabled_on_the_service(world: World, ecs: BaseC
         "maximumPercent": 200, "minimumHealthyPercent": 100})
     world.set_behaviour("sandbox-broker", 8, "crash-loop")
     ecs.update_service(cluster=CLUSTER, service=API, taskDefinition="sandbox-broker:8")
-    rolled = wait_for(lambda: len(describe(ecs, API)["deployments"]) == 3 and describe(ecs, API))
+    rolled = describe_when(ecs, API, lambda s: len(s["deployments"]) == 3)
     assert rolled["deployments"][0]["taskDefinition"].endswith(":9")
     assert rolled["deployments"][1]["rolloutState"] == "FAILED"
 
@@ -204,7 +213,7 @@ def test_list_tasks_filters_by_service(world: World, ecs: BaseClient) -> None:
 
 def test_autoscaling_raises_worker_back_to_min_capacity(world: World, ecs: BaseClient) -> None:
     ecs.update_service(cluster=CLUSTER, service=WORKER, desiredCount=0)
-    raised = wait_for(lambda: describe(ecs, WORKER)["desiredCount"] == 1 and describe(ecs, WORKER), 5)
+    raised = describe_when(ecs, WORKER, lambda s: s["desiredCount"] == 1, 5)
     assert any("Application Auto Scaling" in e["message"] for e in raised["events"])
 
 
