@@ -278,11 +278,14 @@ def serve(scenario: str, aws_port: int = 0, api_port: int = 0, rollout_seconds: 
     config_dir = Path(tempfile.mkdtemp(prefix="sandbox-world-"))
     try:
         with World(scenario, rollout_seconds, aws_port, api_port) as world:
-            config = world.write_runtime_config(config_dir / "sandbox.yaml")
-            for line in _banner(world, config):
-                out(line)
-            _wait_for_interrupt()
-            out("sandbox world: stopping")
+            try:  # from here on, an interrupt (even during the banner) is the normal way to stop
+                config = world.write_runtime_config(config_dir / "sandbox.yaml")
+                for line in _banner(world, config):
+                    out(line)
+                while True:
+                    time.sleep(3600)
+            except KeyboardInterrupt:
+                out("sandbox world: stopping")
     finally:
         shutil.rmtree(config_dir, ignore_errors=True)
 
@@ -302,11 +305,3 @@ def _banner(world: World, config: Path) -> list[str]:
         f"  inv -f {config} status",
         "Ctrl-C stops the world.",
     ]
-
-
-def _wait_for_interrupt() -> None:
-    try:
-        while True:
-            time.sleep(3600)
-    except KeyboardInterrupt:
-        return
