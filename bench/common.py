@@ -1,8 +1,6 @@
 """Shared pieces of the benchmarks: paths, measured subprocesses, World environments, tables."""
 from __future__ import annotations
 
-import os
-import shlex
 import statistics
 import subprocess
 import sys
@@ -10,6 +8,10 @@ import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Iterable, Sequence
+
+from ops.sandbox import runbook
+from ops.sandbox.runbook import cli_env as cli_env  # re-exported for the bench modules
+from ops.sandbox.runbook import isolated_env, toolkit_env
 
 ROOT = Path(__file__).resolve().parents[1]
 BIN = Path(sys.executable).parent
@@ -50,42 +52,17 @@ def run_measured(argv: Sequence[str], env: dict[str, str], stdout: Path | None =
     return Measured(float(seconds), int(code), int(rss_kib) / 1024)
 
 
-def base_env(home: Path) -> dict[str, str]:
-    """No real AWS config, credentials or INVOKE_ overrides leak in."""
-    env = {k: v for k, v in os.environ.items() if not k.startswith(("AWS_", "INVOKE_", "SANDBOX_BROKER"))}
-    env.update({"HOME": str(home), "AWS_CONFIG_FILE": str(home / "aws-config"),
-                "AWS_SHARED_CREDENTIALS_FILE": str(home / "aws-credentials"),
-                "AWS_EC2_METADATA_DISABLED": "true"})
-    return env
+base_env = isolated_env  # no real AWS config, credentials or INVOKE_ overrides leak in
 
 
 def inv_env(world: Any, home: Path, fast_poll: bool = False) -> dict[str, str]:
-    """``inv`` against a World (as tests/conftest.py's ``world_env``); the toolkit's own poll unless ``fast_poll``."""
-    env = base_env(home)
-    env.update({k: v for k, v in world.env().items() if k.startswith("AWS_") or k == "SANDBOX_BROKER_API_TOKEN"})
-    env.update({"INVOKE_AWS_PROFILE": "", "INVOKE_API_URL": world.api_url,
-                "INVOKE_CAPTURE_DIR": str(home / "diagnostics"), "INVOKE_WAIT_TIMEOUT": "120"})
-    if fast_poll:
-        env.update({"INVOKE_WAIT_POLL": "0.3", "INVOKE_WAIT_POLL_MAX": "1.0"})
-    return env
-
-
-def cli_env(world: Any, home: Path) -> dict[str, str]:
-    """The AWS CLI with profile ``okta-sso`` (static test keys in temp files) pointed at the World."""
-    home.mkdir(parents=True, exist_ok=True)
-    (home / "aws-config").write_text("[profile okta-sso]\nregion = eu-central-1\noutput = json\n")
-    (home / "aws-credentials").write_text(
-        "[okta-sso]\naws_access_key_id = AKIASANDBOXTEST00001\naws_secret_access_key = sandbox-test\n")
-    env = base_env(home)
-    env["AWS_ENDPOINT_URL"] = world.aws_endpoint
-    return env
+    """``inv`` against a World; the toolkit's own poll unless ``fast_poll``."""
+    return toolkit_env(world, home, poll=(0.3, 1.0) if fast_poll else None)
 
 
 def aws_argv(command: str) -> list[str]:
-    """A runbook command's text (with ``\\`` continuations) as argv for the venv's ``aws``."""
-    argv = shlex.split(command.replace("\\\n", " "))
-    assert argv[0] == "aws", command
-    return [AWS, *argv[1:]]
+    """A runbook command as argv for the venv's AWS CLI."""
+    return runbook.aws_argv(command, AWS)
 
 
 def med(values: Iterable[float]) -> float:

@@ -13,7 +13,7 @@ from typing import Any
 
 import requests
 
-from bench import runbook
+from ops.sandbox import runbook
 from bench.common import (
     API, INV, ROOT, WORKER, Measured, aws_argv, cli_env, inv_env, med, ratio, run_measured, section, table,
 )
@@ -123,12 +123,6 @@ def _cli_json(env: dict[str, str], command: str) -> Any:
     return json.loads(proc.stdout) if proc.stdout.strip() else None
 
 
-def _one_primary_settled(deployments: list[dict[str, Any]]) -> bool:
-    return (len(deployments) == 1 and deployments[0]["status"] == "PRIMARY"
-            and deployments[0]["runningCount"] == deployments[0]["desiredCount"] > 0
-            and deployments[0].get("rolloutState") == "COMPLETED")
-
-
 def _post_rollback_http(world: Any) -> bool:
     """The runbook's curl checks (healthz, allocate, metrics), done with requests."""
     if requests.get(f"{world.api_url}/healthz", timeout=5).json().get("status") != "healthy":
@@ -153,7 +147,7 @@ def runbook_option4(world: Any, home: Path, poll: float) -> tuple[float, float |
     while time.perf_counter() - started < OPTION4_DEADLINE:
         if _cli_json(env, runbook.OPTION4_MONITOR) == runbook.OPTION4_TARGET:
             monitor_done = monitor_done or time.perf_counter() - started
-            if _one_primary_settled(_cli_json(env, runbook.VERIFY_DEPLOYMENTS)) and _post_rollback_http(world):
+            if runbook.one_primary_settled(_cli_json(env, runbook.VERIFY_DEPLOYMENTS)) and _post_rollback_http(world):
                 return time.perf_counter() - started, monitor_done
         time.sleep(poll)
     raise RuntimeError("runbook Option 4 did not verify before the deadline")

@@ -16,7 +16,7 @@ from pathlib import Path
 from typing import Any, Callable, Iterator
 from contextlib import contextmanager
 
-from bench import runbook
+from ops.sandbox import runbook
 from bench.common import (
     API_LOGS, INV, ROOT, WORKER_LOGS, Measured, aws_argv, cli_env, inv_env, med, ratio, run_measured, section, table,
 )

@@ -5,7 +5,6 @@ is a real HTTP server on 127.0.0.1, and end-to-end paths run `inv` as a subproce
 """
 from __future__ import annotations
 
-import os
 import subprocess
 import sys
 from dataclasses import dataclass
@@ -16,6 +15,8 @@ import boto3
 import pytest
 import requests
 from moto.server import ThreadedMotoServer
+
+from ops.sandbox.runbook import isolated_env, toolkit_env
 
 ROOT = Path(__file__).resolve().parents[1]
 INV = str(Path(sys.executable).with_name("inv"))
@@ -48,17 +49,7 @@ def run_inv(args: list[str], env: dict[str, str], cwd: Path, timeout: float = 12
 
 def base_env(tmp_path: Path) -> dict[str, str]:
     """A clean environment: no real AWS config or credentials can leak into a test."""
-    env = {k: v for k, v in os.environ.items() if not k.startswith(("AWS_", "INVOKE_", "SANDBOX_BROKER"))}
-    env.update(
-        {
-            "HOME": str(tmp_path),
-            "AWS_CONFIG_FILE": str(tmp_path / "aws-config"),
-            "AWS_SHARED_CREDENTIALS_FILE": str(tmp_path / "aws-credentials"),
-            "AWS_EC2_METADATA_DISABLED": "true",
-            "PYTHONDONTWRITEBYTECODE": "1",
-        }
-    )
-    return env
+    return dict(isolated_env(tmp_path), PYTHONDONTWRITEBYTECODE="1")
 
 
 @pytest.fixture(scope="session")
@@ -157,16 +148,4 @@ def world(world_factory: Any) -> Any:
 
 def world_env(world: Any, tmp_path: Path) -> dict[str, str]:
     """Environment for `inv` against a World: endpoint, keys, token, API URL, fast polling."""
-    env = base_env(tmp_path)
-    env.update({k: v for k, v in world.env().items() if k.startswith("AWS_") or k == "SANDBOX_BROKER_API_TOKEN"})
-    env.update(
-        {
-            "INVOKE_AWS_PROFILE": "",
-            "INVOKE_API_URL": world.api_url,
-            "INVOKE_CAPTURE_DIR": str(tmp_path / "diagnostics"),
-            "INVOKE_WAIT_POLL": "0.3",
-            "INVOKE_WAIT_POLL_MAX": "1.0",
-            "INVOKE_WAIT_TIMEOUT": "60",
-        }
-    )
-    return env
+    return dict(toolkit_env(world, tmp_path, poll=(0.3, 1.0), timeout=60), PYTHONDONTWRITEBYTECODE="1")

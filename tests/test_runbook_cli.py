@@ -7,8 +7,6 @@
 from __future__ import annotations
 
 import json
-import os
-import shlex
 import subprocess
 import sys
 import time
@@ -20,104 +18,26 @@ import pytest
 import requests
 
 from ops.sandbox import World
+from ops.sandbox.runbook import (
+    AUTOSCALING_MIN_ZERO, CHECKLIST_LOGS, CHECKLIST_SERVICES, CHECKLIST_TASKDEF, OPTION1_DESCRIBE, OPTION1_MONITOR,
+    OPTION1_UPDATE, OPTION2_IMAGE, OPTION3_STOP, OPTION3_VERIFY, OPTION4_MONITOR, OPTION4_TARGET, QUICK_STATUS,
+    VERIFY_DEPLOYMENTS, aws_argv, cli_env, one_primary_settled,
+)
 
 AWS = str(Path(sys.executable).with_name("aws"))
 ROLLOUT = 1.0
 
-OPTION1_DESCRIBE = """aws ecs describe-services \\
-  --cluster sandbox-broker-cluster \\
-  --services sandbox-broker \\
-  --region eu-central-1 \\
-  --profile okta-sso \\
-  --query 'services[0].taskDefinition'"""
-OPTION1_UPDATE = """aws ecs update-service \\
-  --cluster sandbox-broker-cluster \\
-  --service sandbox-broker \\
-  --task-definition sandbox-broker:8 \\
-  --force-new-deployment \\
-  --region eu-central-1 \\
-  --profile okta-sso"""
-OPTION1_MONITOR = """aws ecs describe-services \\
-  --cluster sandbox-broker-cluster \\
-  --services sandbox-broker \\
-  --region eu-central-1 \\
-  --profile okta-sso \\
-  --query "services[0].deployments\""""
-OPTION2_IMAGE = """aws ecs describe-task-definition \\
-  --task-definition sandbox-broker:8 \\
-  --region eu-central-1 \\
-  --profile okta-sso \\
-  --query 'taskDefinition.containerDefinitions[0].image'"""
-OPTION3_STOP = """aws ecs update-service \\
-  --cluster sandbox-broker-cluster \\
-  --service sandbox-broker-worker \\
-  --desired-count 0 \\
-  --region eu-central-1 \\
-  --profile okta-sso"""
-OPTION3_VERIFY = """aws ecs describe-services \\
-  --cluster sandbox-broker-cluster \\
-  --services sandbox-broker-worker \\
-  --region eu-central-1 \\
-  --profile okta-sso \\
-  --query 'services[0].[runningCount,desiredCount]'"""
-OPTION4_MONITOR = """aws ecs describe-services \\
-  --cluster sandbox-broker-cluster \\
-  --services sandbox-broker sandbox-broker-worker \\
-  --region eu-central-1 \\
-  --profile okta-sso \\
-  --query "services[*].[serviceName,runningCount,desiredCount]\""""
-QUICK_STATUS = """aws ecs describe-services \\
-  --cluster sandbox-broker-cluster \\
-  --services sandbox-broker sandbox-broker-worker \\
-  --region eu-central-1 \\
-  --profile okta-sso \\
-  --query 'services[*].{Name:serviceName,Running:runningCount,Desired:desiredCount,Health:healthCheckGracePeriodSeconds}' \\
-  --output table"""
-CHECKLIST_TASKDEF = """aws ecs describe-task-definition \\
-  --task-definition sandbox-broker \\
-  --region eu-central-1 \\
-  --profile okta-sso"""
-CHECKLIST_SERVICES = """aws ecs describe-services \\
-  --cluster sandbox-broker-cluster \\
-  --services sandbox-broker sandbox-broker-worker \\
-  --region eu-central-1 \\
-  --profile okta-sso"""
-CHECKLIST_LOGS = """aws logs filter-log-events --log-group-name {group} --start-time {start_ms} \\
-  --region eu-central-1 \\
-  --profile okta-sso"""
-VERIFY_DEPLOYMENTS = """aws ecs describe-services \\
-  --cluster sandbox-broker-cluster \\
-  --services sandbox-broker \\
-  --region eu-central-1 \\
-  --profile okta-sso \\
-  --query 'services[0].deployments'"""
-# Not in the runbook: what Option 3 needs first, or Application Auto Scaling undoes it.
-AUTOSCALING_MIN_ZERO = """aws application-autoscaling register-scalable-target \\
-  --service-namespace ecs \\
-  --resource-id service/sandbox-broker-cluster/sandbox-broker-worker \\
-  --scalable-dimension ecs:service:DesiredCount \\
-  --min-capacity 0 \\
-  --region eu-central-1 \\
-  --profile okta-sso"""
 
 
 class Cli:
     """Runs runbook command text with the real AWS CLI, profile okta-sso, against a world."""
 
     def __init__(self, world: World, home: Path) -> None:
-        (home / "config").write_text("[profile okta-sso]\nregion = eu-central-1\noutput = json\n")
-        (home / "credentials").write_text(
-            "[okta-sso]\naws_access_key_id = AKIASANDBOXTEST00001\naws_secret_access_key = sandbox-test\n")
-        self.env = {k: v for k, v in os.environ.items() if not k.startswith("AWS_")}
-        self.env.update({"AWS_CONFIG_FILE": str(home / "config"), "HOME": str(home),
-                         "AWS_SHARED_CREDENTIALS_FILE": str(home / "credentials"),
-                         "AWS_ENDPOINT_URL": world.aws_endpoint, "AWS_EC2_METADATA_DISABLED": "true"})
+        self.env = cli_env(world, home)
 
     def text(self, command: str) -> str:
         """Run one runbook command (its `aws` word becomes the venv's CLI); return stdout."""
-        argv = shlex.split(command.replace("\\\n", " "))  # the shell's line continuation
-        assert argv[0] == "aws"
-        proc = subprocess.run([AWS, *argv[1:]], env=self.env, capture_output=True, text=True, timeout=60)
+        proc = subprocess.run(aws_argv(command, AWS), env=self.env, capture_output=True, text=True, timeout=60)
         assert proc.returncode == 0, proc.stderr
         return proc.stdout
 
@@ -145,11 +65,6 @@ def world() -> Iterator[World]:
 def cli(world: World, tmp_path: Path) -> Cli:
     return Cli(world, tmp_path)
 
-
-def one_primary_settled(deployments: list[dict[str, Any]]) -> bool:
-    return (len(deployments) == 1 and deployments[0]["status"] == "PRIMARY"
-            and deployments[0]["runningCount"] == deployments[0]["desiredCount"] > 0
-            and deployments[0]["rolloutState"] == "COMPLETED")
 
 
 def test_option1_rollback_api(world: World, cli: Cli) -> None:
@@ -189,7 +104,7 @@ def test_option4_full_rollback(world: World, cli: Cli) -> None:
     cli.text(AUTOSCALING_MIN_ZERO)
     cli.text(OPTION3_STOP)
     cli.text(OPTION1_UPDATE)
-    cli.poll(OPTION4_MONITOR, [["sandbox-broker", 2, 2], ["sandbox-broker-worker", 0, 0]])
+    cli.poll(OPTION4_MONITOR, OPTION4_TARGET)
     assert world.settle(timeout=10)
     assert one_primary_settled(cli.json(VERIFY_DEPLOYMENTS))
     assert world.api_healthy()
