@@ -96,13 +96,13 @@ def _timed(report: DrillReport, name: str, body: Callable[[], Any]) -> Any:
         report.steps.append((name, time.monotonic() - started))
 
 
-def _run_option(rt: Runtime, recommendation: str, command: str, say: Say) -> Any:
-    options = Options(yes=True, wait=True)
+def _run_option(rt: Runtime, result: triage_mod.Triage, say: Say) -> Any:
+    options, recommendation = Options(yes=True, wait=True), result.recommendation
     if recommendation == "option1":
         return operations.rollback_api(rt, None, False, False, options, say)
     if recommendation == "option2":
-        image = command.split("--image", 1)[1].split()[0]
-        return operations.rollback_image(rt, image, None, None, False, options, say)
+        [pinned] = result.pinned  # the sandbox's API task definition has one container
+        return operations.rollback_image(rt, pinned.image, pinned.container, None, False, options, say)
     if recommendation == "option3":
         return operations.worker_stop(rt, options, say)
     if recommendation == "option4":
@@ -138,7 +138,7 @@ def drill(scenario: str, rollout_seconds: float = 3.0, keep: bool = False, say: 
             report.recommendation = result.recommendation
             started, steps = time.monotonic(), len(report.steps)
             try:
-                outcome = _run_option(rt, result.recommendation, result.command, say)
+                outcome = _run_option(rt, result, say)
                 if outcome is None:  # nothing was changed: still verify
                     report.verified = _timed(report, "verify", lambda: verify_now(rt, say))
                 else:

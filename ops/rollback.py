@@ -275,6 +275,27 @@ def _flatten(value: Any, prefix: str = "") -> dict[str, Any]:
     return {prefix: value}
 
 
+@dataclass(frozen=True)
+class PinnedImage:
+    """A container's image pinned to the digest it ran before the bad release."""
+
+    container: str
+    image: str  # REPOSITORY@sha256:DIGEST
+
+    def command(self, with_container: bool) -> str:
+        container = f" --container {self.container}" if with_container else ""
+        return f"inv rollback.image --image {self.image}{container}"
+
+
+class SameImageRefused(Refused):
+    """Option 1/4 would redeploy the running code; ``pinned`` are the rollbacks by digest that would not."""
+
+    def __init__(self, message: str, pinned: list[PinnedImage], many_containers: bool) -> None:
+        self.pinned = pinned
+        self.commands = [p.command(many_containers) for p in pinned]
+        super().__init__(message, _pinned_hint(self.commands))
+
+
 def is_same_image(checks: list[ContainerCheck]) -> bool:
     """Every container whose digest could be resolved would run what runs now (and at least one could)."""
     resolved = [c for c in checks if c.target_digest]
@@ -295,7 +316,12 @@ def refuse_same_image(
         _say_mutable_targets(checks, target, say)
         return
     previous = {c.container: previous_digest(settings, ecr, c) for c in checks if c.same}
-    raise Refused(_same_image_message(checks, previous, current_doc(), target), _pinned_hint(checks, previous))
+    pinned = [
+        PinnedImage(c.container, c.image.pinned(found.digest))
+        for c in checks
+        if c.same and c.image is not None and (found := previous.get(c.container)) is not None
+    ]
+    raise SameImageRefused(_same_image_message(checks, previous, current_doc(), target), pinned, len(checks) > 1)
 
 
 def guard_same_image(ecs: Any, ecr: Any, account: str, settings: Settings, api: Service, target: Target,
@@ -341,14 +367,7 @@ def _same_image_message(checks: list[ContainerCheck], previous: dict[str, Previo
     return "\n".join(lines)
 
 
-def _pinned_hint(checks: list[ContainerCheck], previous: dict[str, Previous | None]) -> str:
-    many = len(checks) > 1
-    commands = []
-    for check in checks:
-        found = previous.get(check.container)
-        if check.same and check.image is not None and found is not None:
-            container = f" --container {check.container}" if many else ""
-            commands.append(f"inv rollback.image --image {check.image.pinned(found.digest)}{container}")
+def _pinned_hint(commands: list[str]) -> str:
     if commands:
         return ("roll back by digest to what ran before the bad release: " + " ; ".join(commands)
                 + "  (or pass --allow-same-image to redeploy anyway)")
@@ -436,7 +455,6 @@ class Scaling:
 
     resource_id: str
     min_capacity: int
-    max_capacity: int
     suspended: dict[str, bool]
 
 
@@ -454,7 +472,7 @@ def scaling_target(autoscaling: Any, cluster: str, service: str, say: Say) -> Sc
     if not targets:
         return None
     t = targets[0]
-    return Scaling(resource_id, int(t["MinCapacity"]), int(t["MaxCapacity"]), dict(t.get("SuspendedState") or {}))
+    return Scaling(resource_id, int(t["MinCapacity"]), dict(t.get("SuspendedState") or {}))
 
 
 def _tags(service: Service) -> dict[str, str]:

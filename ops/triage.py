@@ -7,7 +7,6 @@ user sees them) comes in as ``--symptom`` and maps as the runbook says.
 """
 from __future__ import annotations
 
-import json
 import re
 import time
 from dataclasses import dataclass
@@ -19,9 +18,9 @@ from botocore.exceptions import BotoCoreError, ClientError
 from ops import rollback as rb
 from ops.config import Settings
 from ops.ecs import Service, deployment_task_ids, describe_services, short_td
-from ops.errors import Refused, ToolkitError, UsageError
+from ops.errors import ToolkitError, UsageError
 from ops.logs import Window, iter_events
-from ops.verify import make_session
+from ops.verify import check_healthz, make_session
 
 SYMPTOMS = ("api-errors", "jobs-not-running", "rate-limiting", "cors", "metrics-slow")
 API_CODE_SYMPTOMS = {
@@ -29,7 +28,6 @@ API_CODE_SYMPTOMS = {
     "cors": "CORS config is in the API code",
     "metrics-slow": "metrics caching is in the API code",
 }
-RECOMMENDATIONS = ("none", "option1", "option2", "option3", "option4", "restart-worker")
 ERROR_LINE = re.compile(r"\b(ERROR|FATAL|CRITICAL|Traceback|Exception|panic)\b")
 LOG_ERRORS_LIMIT = 5  # error lines in the window that make a service "failing"
 SLOW_METRICS_SECONDS = 2.0
@@ -41,6 +39,7 @@ class Triage:
     reasons: list[str]
     signals: dict[str, Any]
     command: str
+    pinned: tuple[rb.PinnedImage, ...] = ()  # Option 2's images, when Option 1 would redeploy the same code
 
     def to_json(self) -> dict[str, Any]:
         return {"recommendation": self.recommendation, "reasons": self.reasons, "signals": self.signals,
@@ -53,7 +52,6 @@ class _Probe:
     status: int | None
     seconds: float
     text: str = ""
-    error: str = ""
 
 
 def _get(session: requests.Session, url: str, timeout: float) -> _Probe:
@@ -61,20 +59,15 @@ def _get(session: requests.Session, url: str, timeout: float) -> _Probe:
     try:
         response = session.get(url, timeout=timeout)
     except requests.RequestException as exc:
-        return _Probe(False, None, time.monotonic() - started, error=type(exc).__name__)
+        return _Probe(False, None, time.monotonic() - started, type(exc).__name__)
     return _Probe(response.status_code == 200, response.status_code, time.monotonic() - started, response.text)
 
 
 def health_signal(session: requests.Session, settings: Settings) -> dict[str, Any]:
-    probe = _get(session, f"{settings.api.url}/healthz", settings.api.timeout)
-    status = ""
-    if probe.status is not None:
-        try:
-            status = str(json.loads(probe.text).get("status", ""))
-        except (ValueError, AttributeError):
-            status = ""
-    healthy = probe.ok and status == "healthy"
-    return {"healthy": healthy, "http_status": probe.status, "status": status or probe.error, "seconds": round(probe.seconds, 3)}
+    """The verify task's own health check (one definition of "healthy"), timed."""
+    started = time.monotonic()
+    healthy, detail = check_healthz(session, settings.api.url, settings.api.timeout)
+    return {"healthy": healthy, "detail": detail, "seconds": round(time.monotonic() - started, 3)}
 
 
 def metrics_signal(session: requests.Session, settings: Settings) -> dict[str, Any]:
@@ -176,7 +169,7 @@ def decide(settings: Settings, signals: dict[str, Any], symptom: str | None) -> 
     api, worker = signals["api"], signals["worker"]
     api_why = _failing(api)
     if not signals["healthz"]["healthy"]:
-        api_why.insert(0, f"/healthz is not healthy ({signals['healthz']['http_status'] or signals['healthz']['status']})")
+        api_why.insert(0, f"/healthz is not healthy ({signals['healthz']['detail']})")
     worker_why = _failing(worker)
     worker_stopped = worker["desired"] == 0 and worker["running"] == 0
     if symptom == "jobs-not-running":
@@ -203,20 +196,21 @@ def _jobs_branch(worker_stopped: bool, worker_why: list[str]) -> tuple[str, list
     return "none", ["symptom jobs-not-running, but the worker runs and is steady: check its logs (inv capture)"]
 
 
-def next_command(rt: Any, recommendation: str, services: dict[str, Service], reasons: list[str]) -> tuple[str, str]:
+def next_command(rt: Any, recommendation: str, services: dict[str, Service], reasons: list[str]
+                 ) -> tuple[str, str, tuple[rb.PinnedImage, ...]]:
     """The exact command to run next; Option 1 turns into Option 2 when it would redeploy the same image."""
     s = rt.settings
     revision = s.api_service.known_good_revision
-    if recommendation in ("option1", "option4"):
-        pinned = _pinned_instead(rt, services[s.api_service.service])
-        if pinned and recommendation == "option1":
+    refusal = _same_image_refusal(rt, services[s.api_service.service]) if recommendation in ("option1", "option4") else None
+    if refusal is not None and refusal.pinned:
+        pinned, by_digest = tuple(refusal.pinned), " ; ".join(refusal.commands)
+        if recommendation == "option1":
             reasons.append(f"but {s.api_service.family}:{revision} would redeploy the running image digest (moved tag): "
                            "roll back by digest instead (Option 2)")
-            return "option2", pinned
-        if pinned:
-            reasons.append(f"note: {s.api_service.family}:{revision} would redeploy the running digest; "
-                           f"stop the worker, then {pinned}")
-            return recommendation, f"inv worker.stop --yes && {pinned}"
+            return "option2", by_digest, pinned
+        reasons.append(f"note: {s.api_service.family}:{revision} would redeploy the running digest; "
+                       f"stop the worker, then {by_digest}")
+        return recommendation, f"inv worker.stop --yes && {by_digest}", pinned
     commands = {
         "option1": f"inv rollback.api --revision {revision}",
         "option4": f"inv rollback.full --revision {revision}",
@@ -224,20 +218,19 @@ def next_command(rt: Any, recommendation: str, services: dict[str, Service], rea
         "restart-worker": "inv worker.start",
         "none": "inv verify",
     }
-    return recommendation, commands[recommendation]
+    return recommendation, commands[recommendation], ()
 
 
-def _pinned_instead(rt: Any, api: Service) -> str | None:
-    """``inv rollback.image --image repo@sha256:...`` when Option 1 would be refused as the same image."""
+def _same_image_refusal(rt: Any, api: Service) -> rb.SameImageRefused | None:
+    """The refusal Option 1 would meet (the moved-tag trap), with its pinned images; None if none."""
     s = rt.settings
     if short_td(api.task_definition) == f"{s.api_service.family}:{s.api_service.known_good_revision}":
         return None  # already on the target: no moved tag to route around (and "the digest before" is the bad one)
     try:
         target = rb.resolve_target(rt.ecs, api, s.api_service.family or "", s.api_service.known_good_revision or 1)
         rb.guard_same_image(rt.ecs, rt.aws.client("ecr"), rt.identity().account, s, api, target, lambda _: None)
-    except Refused as refused:
-        match = re.search(r"inv rollback\.image --image \S+(?: --container \S+)?", refused.hint or "")
-        return match.group(0) if match else None
+    except rb.SameImageRefused as refusal:
+        return refusal
     except (ToolkitError, BotoCoreError, ClientError):  # triage answers even when this extra look fails
         return None
     return None
@@ -248,8 +241,8 @@ def triage(rt: Any, symptom: str | None, window_seconds: int, session: requests.
         raise UsageError(f"--symptom {symptom!r} is not known", f"use one of: {', '.join(SYMPTOMS)}")
     signals, services = gather(rt, window_seconds, session)
     recommendation, reasons = decide(rt.settings, signals, symptom)
-    recommendation, command = next_command(rt, recommendation, services, reasons)
-    return Triage(recommendation, reasons, signals, command)
+    recommendation, command, pinned = next_command(rt, recommendation, services, reasons)
+    return Triage(recommendation, reasons, signals, command, pinned)
 
 
 def render(result: Triage) -> str:
@@ -259,7 +252,7 @@ def render(result: Triage) -> str:
     sig = result.signals
     rows = [
         ("healthz", "healthy" if sig["healthz"]["healthy"] else "UNHEALTHY",
-         f"HTTP {sig['healthz']['http_status']} in {sig['healthz']['seconds']}s"),
+         f"{sig['healthz']['detail']} in {sig['healthz']['seconds']}s"),
         ("metrics", "ok" if sig["metrics"]["ok"] and not sig["metrics"]["slow"] else "SLOW/FAILING",
          f"HTTP {sig['metrics']['http_status']} in {sig['metrics']['seconds']}s"),
     ]
