@@ -49,10 +49,6 @@ class CaptureResult:
     path: Path
     manifest: dict[str, Any]
 
-    @property
-    def tasks_file(self) -> Path:
-        return self.path / TASKS_FILE
-
 
 @dataclass
 class _Run:

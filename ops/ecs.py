@@ -16,12 +16,6 @@ def short_td(arn_or_name: str | None) -> str:
     return arn_or_name.rsplit("/", 1)[-1]
 
 
-def td_revision(arn_or_name: str | None) -> int | None:
-    short = short_td(arn_or_name)
-    _, _, revision = short.rpartition(":")
-    return int(revision) if revision.isdigit() else None
-
-
 @dataclass(frozen=True)
 class Deployment:
     id: str

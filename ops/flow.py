@@ -3,11 +3,10 @@
 """
 from __future__ import annotations
 
-import sys
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Callable, Sequence
+from typing import Callable, Sequence
 
 from botocore.exceptions import BotoCoreError, ClientError
 
@@ -65,7 +64,6 @@ def run(
     options: Options,
     verify: bool = True,
     say: Say = print,
-    stdin: Any = None,
 ) -> Outcome:
     """Print the whole plan, then (unless --dry-run) confirm, capture, and run each phase."""
     settings = rt.settings
@@ -74,7 +72,7 @@ def run(
     if options.dry_run:
         say("dry run: nothing was changed")
         return Outcome()
-    confirm(plan, options.yes, stdin=stdin)
+    confirm(plan, options.yes)
     outcome = Outcome()
     started = time.monotonic()
     outcome.capture = run_capture(rt, settings.capture.since, settings.capture.since_seconds, progress=say).path
@@ -164,7 +162,3 @@ def _next_steps(rt: Runtime, done: list[Step], remaining: list[Step]) -> str:
         if undo:
             parts.append("to undo: " + " ; ".join(dict.fromkeys(undo)))
     return "\n  -> ".join(parts) if parts else "nothing to finish or undo"
-
-
-def stdin_is_terminal() -> bool:
-    return bool(sys.stdin and sys.stdin.isatty())

@@ -37,11 +37,6 @@ class ImageRef:
         return match.group("account") if match else None
 
     @property
-    def ecr_region(self) -> str | None:
-        match = _ECR.match(self.registry)
-        return match.group("region") if match else None
-
-    @property
     def name(self) -> str:
         """``registry/repository`` without tag or digest."""
         return f"{self.registry}/{self.repository}" if self.registry else self.repository

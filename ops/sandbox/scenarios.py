@@ -19,7 +19,6 @@ API_FAMILY = "sandbox-broker"
 API_CONTAINER = "sandbox-broker-api"
 API_LOG_GROUP = "/ecs/sandbox-broker-api"
 API_REVISIONS = 9
-GOOD_API_REVISION = 8
 BAD_API_REVISION = 9
 INACTIVE_API_REVISION = 1
 WORKER_SERVICE = "sandbox-broker-worker"
