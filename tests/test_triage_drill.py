@@ -78,46 +78,31 @@ def assert_usage_error(result: InvResult, *needles: str) -> None:
 # ------------------------------------------------------------------ triage: one test per branch
 
 
-def test_triage_api_bad_release_recommends_option1(world_factory: Any, tmp_path: Path) -> None:
-    world = world_factory("api-bad-release", rollout_seconds=ROLLOUT)
+@pytest.mark.parametrize(
+    ("scenario", "recommendation", "reason_words", "absent", "signals", "command"),
+    [
+        ("api-bad-release", "option1", ["healthz", "api", "option 1"], ["worker failing"],
+         {("healthz", "healthy"): False, ("api", "taskDefinition"): f"{API_FAMILY}:9"}, "inv rollback.api --revision 8"),
+        ("worker-failing", "option3", ["worker failing", "option 3"], [],
+         {("healthz", "healthy"): True}, "inv worker.stop"),
+        ("both-failing", "option4", ["api failing", "worker failing", "option 4"], [], {},
+         "inv rollback.full --revision 8"),
+        ("worker-stopped", "restart-worker", ["stopped"], [], {("worker", "desired"): 0}, "inv worker.start"),
+    ],
+)
+def test_triage_branch_from_live_signals(world_factory: Any, tmp_path: Path, scenario: str, recommendation: str,
+                                         reason_words: list[str], absent: list[str],
+                                         signals: dict[tuple[str, str], Any], command: str) -> None:
+    world = world_factory(scenario, rollout_seconds=ROLLOUT)
     document = triage_json(world, tmp_path)
-    assert document["recommendation"] == "option1"
+    assert document["recommendation"] == recommendation
     text = reasons_text(document)
-    assert "healthz" in text and "api" in text and "option 1" in text
-    assert "worker failing" not in text
-    signals = document["signals"]
-    assert signals["healthz"]["healthy"] is False
-    assert signals["api"]["taskDefinition"] == f"{API_FAMILY}:9"
-    assert document["command"] == "inv rollback.api --revision 8"
-
-
-def test_triage_worker_failing_recommends_option3(world_factory: Any, tmp_path: Path) -> None:
-    world = world_factory("worker-failing", rollout_seconds=ROLLOUT)
-    document = triage_json(world, tmp_path)
-    assert document["recommendation"] == "option3"
-    text = reasons_text(document)
-    assert "worker failing" in text and "option 3" in text
-    assert document["signals"]["healthz"]["healthy"] is True
-    assert document["signals"]["worker"]["failedTasks"] > 0
-    assert document["command"] == "inv worker.stop"
-
-
-def test_triage_both_failing_recommends_option4(world_factory: Any, tmp_path: Path) -> None:
-    world = world_factory("both-failing", rollout_seconds=ROLLOUT)
-    document = triage_json(world, tmp_path)
-    assert document["recommendation"] == "option4"
-    text = reasons_text(document)
-    assert "api failing" in text and "worker failing" in text and "option 4" in text
-    assert document["command"] == "inv rollback.full --revision 8"
-
-
-def test_triage_worker_stopped_recommends_restart(world_factory: Any, tmp_path: Path) -> None:
-    world = world_factory("worker-stopped", rollout_seconds=ROLLOUT)
-    document = triage_json(world, tmp_path)
-    assert document["recommendation"] == "restart-worker"
-    assert "stopped" in reasons_text(document)
-    assert document["signals"]["worker"]["desired"] == 0
-    assert document["command"] == "inv worker.start"
+    assert all(word in text for word in reason_words) and not any(word in text for word in absent), text
+    for (group, key), expected in signals.items():
+        assert document["signals"][group][key] == expected
+    if scenario == "worker-failing":
+        assert document["signals"]["worker"]["failedTasks"] > 0
+    assert document["command"] == command
 
 
 def test_triage_healthy_world_recommends_none(world_factory: Any, tmp_path: Path) -> None:
