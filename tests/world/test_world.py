@@ -22,7 +22,7 @@ from botocore.exceptions import ClientError
 
 from ops.sandbox import SCENARIOS, World
 
-ROOT = Path(__file__).resolve().parents[1]
+ROOT = Path(__file__).resolve().parents[2]
 CLUSTER = "sandbox-broker-cluster"
 API, WORKER = "sandbox-broker", "sandbox-broker-worker"
 WORKER_TARGET = f"service/{CLUSTER}/{WORKER}"
