@@ -1,7 +1,7 @@
 """Section 3: AWS calls per task, counted in-process with a botocore ``before-call`` hook.
 
 The tasks run through ``invoke.Program`` in this process (``inv -r <root> TASK``), so ``whoami``
-(the ``pre`` task) is counted too. ``ops.aws.connect`` is wrapped to register the hook on the new
+(the ``pre`` task) is counted too. ``ops.aws.session.connect`` is wrapped to register the hook on the new
 session's event system before any client exists; the runtime cache is cleared before each task.
 """
 from __future__ import annotations
@@ -32,11 +32,11 @@ class CallCounter:
 
 @contextmanager
 def counting() -> Iterator[CallCounter]:
-    import ops.aws
+    import ops.aws.session
     import ops.runtime
 
     counter = CallCounter()
-    original = ops.aws.connect
+    original = ops.aws.session.connect
 
     def connect(settings: Any) -> Any:
         aws = original(settings)
@@ -45,11 +45,11 @@ def counting() -> Iterator[CallCounter]:
         return aws
 
     ops.runtime._runtime.cache_clear()
-    ops.aws.connect = connect  # type: ignore[assignment]
+    ops.aws.session.connect = connect  # type: ignore[assignment]
     try:
         yield counter
     finally:
-        ops.aws.connect = original  # type: ignore[assignment]
+        ops.aws.session.connect = original  # type: ignore[assignment]
         ops.runtime._runtime.cache_clear()
 
 

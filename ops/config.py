@@ -119,7 +119,7 @@ class Settings:
 class _Reader:
     """Reads dotted keys from a nested mapping and raises ConfigError naming the key."""
 
-    def __init__(self, config: Mapping[str, Any]) -> None:
+    def __init__(self, config: Any) -> None:
         self._config = config
 
     def raw(self, key: str) -> Any:
@@ -182,7 +182,7 @@ def _capture(reader: _Reader) -> CaptureSettings:
     return CaptureSettings(since=since, since_seconds=seconds, dir=directory)
 
 
-def load(config: Mapping[str, Any]) -> Settings:
+def load(config: Any) -> Settings:
     """Validate Invoke's merged config into Settings; ConfigError names the first bad key."""
     r = _Reader(config)
     api_service = ServiceSettings(

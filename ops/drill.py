@@ -15,36 +15,30 @@ from dataclasses import dataclass, field
 from typing import Any, Callable, Iterator
 
 from ops import config as config_mod
-from ops import operations
-from ops import triage as triage_mod
+from ops.change.api import RevisionRequest, rollback_api
+from ops.change.full import rollback_full
+from ops.change.image import ImageRequest, rollback_image
+from ops.change.runner import Options, Outcome, verify_now
+from ops.change.worker import StartRequest, worker_start, worker_stop
+from ops.checks import triage as triage_mod
+from ops.checks.decision import Recommendation
 from ops.errors import OperationFailed, UsageError, VerificationFailed
-from ops.flow import Options, verify_now
 from ops.report import table
-from ops.runtime import Runtime
-
-# The runbook's "Rollback Time Estimates" (seconds): execute, verify, total.
-ESTIMATES: dict[str, tuple[str, int, int, int]] = {
-    "option1": ("Option 1: API only", 120, 180, 300),
-    "option2": ("Option 2: Specific image", 120, 180, 300),
-    "option3": ("Option 3: Stop worker", 30, 60, 120),
-    "option4": ("Option 4: Full rollback", 180, 300, 480),
-    "restart-worker": ("Restart worker (not in the runbook's table)", 0, 0, 0),
-}
-
-Say = Callable[[str], None]
+from ops.runtime import Runtime, Say
 
 
 @dataclass
 class DrillReport:
     scenario: str
-    recommendation: str = ""
+    recommendation: Recommendation = Recommendation.NONE
     steps: list[tuple[str, float]] = field(default_factory=list)
     verified: bool = False
     final: list[str] = field(default_factory=list)
 
     def render(self) -> str:
-        title, execute_est, verify_est, total_est = ESTIMATES.get(self.recommendation, ("-", 0, 0, 0))
-        estimate = {"change": execute_est, "verify": verify_est} if total_est else {}
+        row = self.recommendation.estimate
+        title, total_est = row.title, row.total
+        estimate = {"change": row.execute, "verify": row.verify} if total_est else {}
         rows = [(name, f"{seconds:.1f}s", _estimate(name, estimate)) for name, seconds in self.steps]
         total = sum(seconds for _, seconds in self.steps)
         rows.append(("total", f"{total:.1f}s", f"{total_est}s" if total_est else "-"))
@@ -96,20 +90,20 @@ def _timed(report: DrillReport, name: str, body: Callable[[], Any]) -> Any:
         report.steps.append((name, time.monotonic() - started))
 
 
-def _run_option(rt: Runtime, result: triage_mod.Triage, say: Say) -> Any:
+def _run_option(rt: Runtime, result: triage_mod.Triage, say: Say) -> Outcome | None:
     options, recommendation = Options(yes=True, wait=True), result.recommendation
-    if recommendation == "option1":
-        return operations.rollback_api(rt, None, False, False, options, say)
-    if recommendation == "option2":
+    if recommendation == Recommendation.OPTION1:
+        return rollback_api(rt, RevisionRequest(), options, say)
+    if recommendation == Recommendation.OPTION2:
         [pinned] = result.pinned  # the sandbox's API task definition has one container
-        return operations.rollback_image(rt, pinned.image, pinned.container, None, False, options, say)
-    if recommendation == "option3":
-        return operations.worker_stop(rt, options, say)
-    if recommendation == "option4":
-        return operations.rollback_full(rt, None, False, False, options, say)
-    if recommendation == "restart-worker":
-        return operations.worker_start(rt, None, False, options, say)
-    raise OperationFailed(f"triage recommends {recommendation!r}: there is nothing to roll back in this scenario")
+        return rollback_image(rt, ImageRequest(pinned.image, pinned.container), options, say)
+    if recommendation == Recommendation.OPTION3:
+        return worker_stop(rt, options, say)
+    if recommendation == Recommendation.OPTION4:
+        return rollback_full(rt, RevisionRequest(), options, say)
+    if recommendation == Recommendation.RESTART_WORKER:
+        return worker_start(rt, StartRequest(), options, say)
+    raise OperationFailed(f"triage recommends '{recommendation}': there is nothing to roll back in this scenario")
 
 
 def drill(scenario: str, rollout_seconds: float = 3.0, keep: bool = False, say: Say = print,
@@ -119,8 +113,8 @@ def drill(scenario: str, rollout_seconds: float = 3.0, keep: bool = False, say: 
     ``prepare_world(world)``, if given, runs once the world is up and before triage (rehearsing a
     variant, e.g. ``world.set_behaviour(...)`` to make the known-good revision bad too).
     """
-    from ops.sandbox import SCENARIOS, World
     from ops.runtime import for_settings
+    from ops.sandbox import SCENARIOS, World
 
     if scenario not in SCENARIOS:
         raise UsageError(f"--scenario {scenario!r} is not known", f"use one of: {', '.join(SCENARIOS)}")
@@ -160,8 +154,8 @@ def drill(scenario: str, rollout_seconds: float = 3.0, keep: bool = False, say: 
 
 
 def _final_state(world: Any, rt: Runtime) -> list[str]:
-    from ops.ecs import describe_services
-    from ops.wait import progress_line
+    from ops.aws.ecs import describe_services
+    from ops.checks.wait import progress_line
 
     names = [s.service for s in rt.settings.services]
     services = describe_services(rt.ecs, rt.settings.cluster, names)

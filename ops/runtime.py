@@ -4,26 +4,37 @@ from __future__ import annotations
 import functools
 import sys
 from dataclasses import dataclass
-from typing import Any, Mapping
+from typing import TYPE_CHECKING, Any, Callable, Mapping
 
-from ops import aws as aws_mod
-from ops.aws import Aws, Identity
-from ops.config import AwsSettings, Settings, load
+from ops.aws import session as aws_session
+from ops.aws.session import Aws, Identity
+from ops.config import Settings, load
+
+if TYPE_CHECKING:
+    from botocore.client import BaseClient
+    from invoke import Config
+
+Say = Callable[[str], None]  # where a command prints its progress (print, or a collector in the drill)
 
 
 @dataclass
 class Runtime:
+    """Settings, the AWS session and the caller, shared by every function of one task run."""
+
     settings: Settings
     aws: Aws
     _identity: Identity | None = None
 
     @property
-    def ecs(self) -> Any:
+    def ecs(self) -> "BaseClient":
         return self.aws.client("ecs")
 
     @property
-    def logs(self) -> Any:
+    def logs(self) -> "BaseClient":
         return self.aws.client("logs")
+
+    def client(self, name: str) -> "BaseClient":
+        return self.aws.client(name)
 
     def identity(self) -> Identity:
         """The caller (``sts get-caller-identity``), asked once per process."""
@@ -42,16 +53,13 @@ class Runtime:
 
 @functools.lru_cache(maxsize=8)
 def _runtime(settings: Settings) -> Runtime:
-    return Runtime(settings=settings, aws=aws_mod.connect(settings.aws))
+    return Runtime(settings=settings, aws=aws_session.connect(settings.aws))
 
 
-def runtime(config: Mapping[str, Any]) -> Runtime:
+def runtime(config: "Mapping[str, Any] | Config") -> Runtime:
     """The Runtime for Invoke's merged config (validated; cached per distinct settings)."""
     return _runtime(load(config))
 
 
 def for_settings(settings: Settings) -> Runtime:
     return _runtime(settings)
-
-
-__all__ = ["Runtime", "runtime", "for_settings", "AwsSettings"]

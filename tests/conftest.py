@@ -5,9 +5,6 @@ is a real HTTP server on 127.0.0.1, and end-to-end paths run `inv` as a subproce
 """
 from __future__ import annotations
 
-import subprocess
-import sys
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Iterator
 
@@ -16,40 +13,7 @@ import pytest
 import requests
 from moto.server import ThreadedMotoServer
 
-from ops.sandbox.runbook import isolated_env, toolkit_env
-
-ROOT = Path(__file__).resolve().parents[1]
-INV = str(Path(sys.executable).with_name("inv"))
-REGION = "eu-central-1"
-CLUSTER = "sandbox-broker-cluster"
-API, WORKER = "sandbox-broker", "sandbox-broker-worker"
-API_LOGS, WORKER_LOGS = "/ecs/sandbox-broker-api", "/ecs/sandbox-broker-worker"
-
-
-@dataclass
-class InvResult:
-    code: int
-    stdout: str
-    stderr: str
-
-
-def run_inv(args: list[str], env: dict[str, str], cwd: Path, timeout: float = 120) -> InvResult:
-    """Run `inv -r <project> ARGS` as a subprocess without a terminal (stdin is /dev/null)."""
-    proc = subprocess.run(
-        [INV, "-r", str(ROOT), *args],
-        cwd=cwd,
-        env=env,
-        stdin=subprocess.DEVNULL,
-        capture_output=True,
-        text=True,
-        timeout=timeout,
-    )
-    return InvResult(proc.returncode, proc.stdout, proc.stderr)
-
-
-def base_env(tmp_path: Path) -> dict[str, str]:
-    """A clean environment: no real AWS config or credentials can leak into a test."""
-    return dict(isolated_env(tmp_path), PYTHONDONTWRITEBYTECODE="1")
+from tests.helpers import API, API_LOGS, CLUSTER, REGION, WORKER, WORKER_LOGS, base_env
 
 
 @pytest.fixture(scope="session")
@@ -145,7 +109,3 @@ def world_factory() -> Iterator[Any]:
 def world(world_factory: Any) -> Any:
     return world_factory()
 
-
-def world_env(world: Any, tmp_path: Path) -> dict[str, str]:
-    """Environment for `inv` against a World: endpoint, keys, token, API URL, fast polling."""
-    return dict(toolkit_env(world, tmp_path, poll=(0.3, 1.0), timeout=60), PYTHONDONTWRITEBYTECODE="1")

@@ -12,7 +12,7 @@ import xml.etree.ElementTree as ET
 from datetime import datetime, timezone
 from pathlib import Path
 
-from ops.verify import Check, VerifyResult
+from ops.checks.verify import Check, VerifyResult
 
 SUITE_NAME = "verify"
 FILE_MODE = 0o600

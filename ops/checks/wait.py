@@ -11,8 +11,9 @@ import time
 from dataclasses import dataclass, field
 from typing import Any, Callable, Sequence, TextIO
 
-from ops.ecs import Service, describe_services, short_td
+from ops.aws.ecs import Service, describe_services, short_td
 from ops.errors import WaitFailed
+from ops.runtime import Runtime
 
 FAILED_TASKS_LIMIT = 3  # new failed tasks during one wait that end it early
 
@@ -99,27 +100,43 @@ class _Printer:
         self.stream.flush()
 
 
-def wait_for(
-    ecs: Any,
-    cluster: str,
-    goals: Sequence[Goal],
-    timeout: float,
-    poll: float = 2.0,
-    poll_max: float = 15.0,
-    stream: TextIO | None = None,
-    clock: Callable[[], float] = time.monotonic,
-    sleep: Callable[[float], None] = time.sleep,
-) -> WaitResult:
-    """Poll until every goal holds; WaitFailed early on failure, or at ``timeout``."""
+def wait_for(ecs: Any, cluster: str, goals: Sequence[Goal], timeout: float, poll: float = 2.0, poll_max: float = 15.0,
+             stream: TextIO | None = None) -> WaitResult:
+    """Poll ECS (one ``describe_services`` for every watched service) until every goal holds."""
+    names = [g.service for g in goals]
+    return follow(lambda: describe_services(ecs, cluster, names), goals, timeout, Pace(poll, poll_max), stream)
+
+
+def wait_services(rt: Runtime, timeout: float | None) -> WaitResult:
+    """Monitor (``inv wait``): until both services have one PRIMARY deployment, running = desired, COMPLETED."""
+    s = rt.settings
+    goals = [Goal(s.api_service.service), Goal(s.worker_service.service)]
+    return wait_for(rt.ecs, s.cluster, goals, timeout or s.wait.timeout, s.wait.poll, s.wait.poll_max)
+
+
+@dataclass(frozen=True)
+class Pace:
+    """The poll interval: ``first``, growing by ``factor`` up to ``most``; ``clock`` and ``sleep`` are time's."""
+
+    first: float
+    most: float
+    factor: float = 1.5
+    clock: Callable[[], float] = time.monotonic
+    sleep: Callable[[float], None] = time.sleep
+
+
+def follow(describe: Callable[[], dict[str, Service]], goals: Sequence[Goal], timeout: float, pace: Pace,
+           stream: TextIO | None = None) -> WaitResult:
+    """Poll ``describe`` until every goal holds; WaitFailed early on failure, or at ``timeout``."""
     printer = _Printer(stream or sys.stdout)
     names = [g.service for g in goals]
-    start, interval, result = clock(), poll, WaitResult()
+    start, interval, result = pace.clock(), pace.first, WaitResult()
     failed_at_start: dict[str, int] | None = None
     while True:
-        services = describe_services(ecs, cluster, names)
-        elapsed = clock() - start
+        services = describe()
+        elapsed = pace.clock() - start
         failed_at_start = failed_at_start or {n: services[n].failed_tasks for n in names}
-        printer.show(list(services.values()), elapsed)
+        printer.show([services[n] for n in names], elapsed)
         result.final = services
         for goal in goals:
             if goal.service not in result.seconds and _matches(goal, services[goal.service]):
@@ -139,8 +156,8 @@ def wait_for(
                     _state_hint(services.values()),
                 )
             interval = remaining
-        sleep(interval)
-        interval = min(interval * 1.5, poll_max)
+        pace.sleep(interval)
+        interval = min(interval * pace.factor, pace.most)
 
 
 def _state_hint(services: Any) -> str:

@@ -7,10 +7,8 @@ It is written aside (``.<stamp>.partial-*``) and renamed into place; a failed ca
 """
 from __future__ import annotations
 
-import copy
 import errno
 import os
-import re
 import shutil
 import tempfile
 from concurrent.futures import ThreadPoolExecutor
@@ -21,20 +19,19 @@ from typing import Any, Callable
 
 from botocore.exceptions import BotoCoreError, ClientError
 
-from ops import ecs as ecs_mod
-from ops.aws import translate
+from ops.aws import ecs as ecs_mod
+from ops.aws.logs import LogFileStats, Window, iter_events, write_events
+from ops.aws.session import translate
 from ops.config import ServiceSettings, Settings
 from ops.errors import CaptureFailed, ToolkitError, UsageError
 from ops.files import private_dir, sha256_of, write_json
-from ops.logs import LogFileStats, Window, iter_events, write_events
+from ops.redact import redact_task_definition
+from ops.runtime import Runtime
 
 TASKDEF_FILE = "api-taskdef-before-rollback.json"
 SERVICES_FILE = "services-before-rollback.json"
 TASKS_FILE = "tasks-before-rollback.json"
 MANIFEST_FILE = "manifest.json"
-REDACTED = "***REDACTED***"
-SECRET_NAME = re.compile(r"PASSWORD|PASSWD|SECRET|TOKEN|KEY|CREDENTIAL|PRIVATE|AUTH|SIGNATURE|SESSION", re.I)
-URL_PASSWORD = re.compile(r"(://[^/\s:@]+:)[^/\s@]+@")  # postgres://user:PASSWORD@host
 STAMP_FORMAT = "%Y%m%dT%H%M%SZ"
 
 Progress = Callable[[str], None]
@@ -65,27 +62,6 @@ class _Run:
         if events is not None:
             entry["events"] = events
         self.files.append(entry)
-
-
-def redact_containers(containers: list[dict[str, Any]]) -> list[dict[str, Any]]:
-    """A copy of container definitions with secret-looking environment values replaced by a marker."""
-    redacted = copy.deepcopy(containers)
-    for container in redacted:
-        for variable in container.get("environment", []) or []:
-            if SECRET_NAME.search(str(variable.get("name", ""))):
-                variable["value"] = REDACTED
-            elif isinstance(variable.get("value"), str):
-                variable["value"] = URL_PASSWORD.sub(rf"\1{REDACTED}@", variable["value"])
-    return redacted
-
-
-def redact_task_definition(document: dict[str, Any]) -> dict[str, Any]:
-    """A copy with the values of secret-looking environment variables replaced by a marker."""
-    redacted = copy.deepcopy(document)
-    definition = redacted.get("taskDefinition", {})
-    if "containerDefinitions" in definition:
-        definition["containerDefinitions"] = redact_containers(definition["containerDefinitions"])
-    return redacted
 
 
 def _publish(work: Path, base: Path, started: datetime, suffix: str = "") -> Path:
@@ -128,7 +104,7 @@ def _capture_logs(logs: Any, service: ServiceSettings, run: _Run) -> tuple[str, 
     return name, stats
 
 
-def _write_state(rt: Any, settings: Settings, run: _Run, progress: Progress) -> dict[str, ecs_mod.Service]:
+def _write_state(rt: Runtime, settings: Settings, run: _Run, progress: Progress) -> dict[str, ecs_mod.Service]:
     names = [s.service for s in settings.services]
     services = ecs_mod.describe_services(rt.ecs, settings.cluster, names)
     write_json(run.folder / SERVICES_FILE, {"services": [services[n].raw for n in names]})
@@ -153,7 +129,7 @@ def _write_state(rt: Any, settings: Settings, run: _Run, progress: Progress) -> 
     return services
 
 
-def _write_logs(rt: Any, settings: Settings, run: _Run, progress: Progress) -> None:
+def _write_logs(rt: Runtime, settings: Settings, run: _Run, progress: Progress) -> None:
     """API and worker logs, read concurrently (boto3 clients are thread-safe)."""
     logs = rt.logs
     with ThreadPoolExecutor(max_workers=2, thread_name_prefix="capture-logs") as pool:
@@ -179,7 +155,7 @@ def _manifest(settings: Settings, run: _Run, since: str, outcome: str) -> dict[s
 
 
 def run_capture(
-    rt: Any,
+    rt: Runtime,
     since: str,
     since_seconds: int,
     out: Path | None = None,

@@ -14,7 +14,6 @@ document or the JUnit file.
 from __future__ import annotations
 
 import os
-import re
 import time
 import uuid
 from dataclasses import dataclass, field
@@ -23,26 +22,19 @@ from typing import Any, Callable, Mapping
 
 import requests
 from botocore.exceptions import BotoCoreError, ClientError
-from requests.adapters import HTTPAdapter
-from urllib3.exceptions import MaxRetryError
-from urllib3.util.retry import Retry
 
-from ops.aws import translate
+from ops import metrics
+from ops.aws.ecs import Deployment, Service, describe_services, short_td
+from ops.aws.session import translate
 from ops.config import ServiceSettings, Settings
-from ops.ecs import Deployment, Service, describe_services, short_td
 from ops.errors import OperationFailed
+from ops.http import excerpt, make_session, request_error, status_detail
+from ops.redact import scrub
 from ops.report import table
 
 CHECK_NAMES: tuple[str, ...] = ("healthz", "api-service", "worker-service", "allocate", "metrics")
 SKIPPED_DETAIL = "skipped (--no-allocate)"
-EXCERPT_CHARS = 120
-CONNECT_RETRIES = 3
-BACKOFF_FACTOR = 0.5
-USER_AGENT = "sandbox-broker-rollback-toolkit/verify"
 
-# A Prometheus text-format sample of pool_total (optionally namespaced, e.g. broker_pool_total):
-# the name, optional {labels}, whitespace, a value. ``# HELP``/``# TYPE`` lines are not samples.
-_POOL_TOTAL = re.compile(r"^(?:[A-Za-z_:][A-Za-z0-9_:]*_)?pool_total(?:\{[^}]*\})?[ \t]+(\S+)")
 
 
 @dataclass(frozen=True)
@@ -104,64 +96,6 @@ def token_from_env(settings: Settings, environ: Mapping[str, str] | None = None)
     return value or None
 
 
-def make_session(connect_retries: int = CONNECT_RETRIES, backoff_factor: float = BACKOFF_FACTOR) -> requests.Session:
-    """A session that retries connection errors only (never reads, never statuses)."""
-    retry = Retry(
-        total=connect_retries,
-        connect=connect_retries,
-        read=False,  # like 0 (never retried), but re-raises the original error: ReadTimeout stays one
-        status=0,
-        other=0,
-        backoff_factor=backoff_factor,
-        allowed_methods=None,
-        raise_on_status=False,
-        respect_retry_after_header=False,
-    )
-    session = requests.Session()
-    adapter = HTTPAdapter(max_retries=retry)
-    session.mount("http://", adapter)
-    session.mount("https://", adapter)
-    session.headers["User-Agent"] = USER_AGENT
-    return session
-
-
-def excerpt(text: str, limit: int = EXCERPT_CHARS) -> str:
-    """``text`` on one line, cut to ``limit`` characters (with ``...`` when cut)."""
-    flat = " ".join(text.split())
-    return flat if len(flat) <= limit else flat[: limit - 3] + "..."
-
-
-def redact(text: str, secret: str | None) -> str:
-    """``text`` with every form of ``secret`` (raw and repr-escaped) replaced by ``***``."""
-    if not secret:
-        return text
-    for form in {secret, repr(secret)[1:-1], secret.encode("unicode_escape").decode("ascii")}:
-        if form:
-            text = text.replace(form, "***")
-    return text
-
-
-def _request_error(exc: requests.RequestException) -> str:
-    """A short reason for a request that got no HTTP answer."""
-    if isinstance(exc, requests.ConnectTimeout):
-        return f"cannot connect: timed out (after {CONNECT_RETRIES} retries)"
-    if isinstance(exc, requests.Timeout):
-        return "timed out"
-    reason = exc.args[0] if exc.args else exc
-    if isinstance(reason, MaxRetryError):  # connection errors, retried and exhausted
-        cause = str(reason.reason).split("): ", 1)[-1]  # drop urllib3's "HTTPConnection(host=..., port=...): "
-        return f"cannot connect (after {CONNECT_RETRIES} retries): {excerpt(cause, 80)}"
-    if isinstance(exc, requests.ConnectionError):
-        return f"connection lost: {excerpt(str(reason), 80)}"
-    return f"request failed: {type(exc).__name__}"
-
-
-def _status_detail(response: requests.Response) -> str:
-    """``HTTP 503: <body excerpt>`` for an unexpected answer."""
-    body = excerpt(response.text)
-    return f"HTTP {response.status_code}: {body}" if body else f"HTTP {response.status_code} (empty body)"
-
-
 def _timed(name: str, body: Callable[[], tuple[bool, str]]) -> Check:
     """Run ``body`` and time it into a Check."""
     started = time.monotonic()
@@ -182,9 +116,9 @@ def check_healthz(session: requests.Session, url: str, timeout: float) -> tuple[
     try:
         response = session.get(f"{url}/healthz", timeout=timeout, headers={"Accept": "application/json"})
     except requests.RequestException as exc:
-        return False, _request_error(exc)
+        return False, request_error(exc)
     if response.status_code != 200:
-        return False, _status_detail(response)
+        return False, status_detail(response)
     try:
         body = response.json()
     except ValueError:
@@ -213,20 +147,15 @@ def check_allocate(session: requests.Session, url: str, timeout: float, token: s
     except requests.exceptions.InvalidHeader:
         return False, f"the token in {token_env} has characters not allowed in an HTTP header"
     except requests.RequestException as exc:
-        return False, f"{_request_error(exc)} (sandbox {sandbox})"
+        return False, f"{request_error(exc)} (sandbox {sandbox})"
     if not 200 <= response.status_code < 300:
-        return False, f"{_status_detail(response)} (sandbox {sandbox})"
+        return False, f"{status_detail(response)} (sandbox {sandbox})"
     return True, f"HTTP {response.status_code}, sandbox {sandbox}"
 
 
 def pool_total_samples(text: str) -> list[str]:
-    """The values of every ``pool_total`` sample in a Prometheus text exposition."""
-    samples: list[str] = []
-    for line in text.splitlines():
-        match = _POOL_TOTAL.match(line.strip())
-        if match:
-            samples.append(match.group(1))
-    return samples
+    """The values (as written) of every ``pool_total`` sample, namespaced ones included."""
+    return [s.text for s in metrics.parse(text) if s.named("pool_total")]
 
 
 def check_metrics(session: requests.Session, url: str, timeout: float) -> tuple[bool, str]:
@@ -234,9 +163,9 @@ def check_metrics(session: requests.Session, url: str, timeout: float) -> tuple[
     try:
         response = session.get(f"{url}/metrics", timeout=timeout)
     except requests.RequestException as exc:
-        return False, _request_error(exc)
+        return False, request_error(exc)
     if response.status_code != 200:
-        return False, _status_detail(response)
+        return False, status_detail(response)
     samples = pool_total_samples(response.text)
     if not samples:
         lines = len(response.text.splitlines())
@@ -332,7 +261,7 @@ def run_checks(
 
 def _scrubbed(check: Check, token: str | None) -> Check:
     """``check`` with the token removed from its detail (a server may echo it back)."""
-    detail = redact(check.detail, token)
+    detail = scrub(check.detail, token)
     if detail == check.detail:
         return check
     return Check(check.name, check.ok, detail, check.seconds, check.skipped)

@@ -215,3 +215,22 @@ def describe_task_definition(ecs: Any, task_definition: str) -> dict[str, Any]:
         ) from None
     answer.pop("ResponseMetadata", None)
     return answer
+
+
+# What describe_task_definition returns that register_task_definition does not take.
+READ_ONLY_FIELDS = (
+    "taskDefinitionArn",
+    "revision",
+    "status",
+    "requiresAttributes",
+    "compatibilities",
+    "registeredAt",
+    "registeredBy",
+    "deregisteredAt",
+    "deleteRequestedAt",
+)
+
+
+def service_tags(service: Service) -> dict[str, str]:
+    """The service's tags (``describe_services(include=["TAGS"])``) as a dict."""
+    return {t.get("key", ""): t.get("value", "") for t in service.raw.get("tags", []) or []}

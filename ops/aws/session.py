@@ -1,4 +1,4 @@
-"""AWS access: one boto3 session, clients with retries and timeouts, errors translated once.
+"""One boto3 session per task run, clients with retries and timeouts, and botocore errors translated once.
 
 ``AWS_ENDPOINT_URL`` (how a local emulator is targeted) is honoured by boto3 itself.
 """
@@ -77,7 +77,7 @@ class Aws:
     session: "boto3.Session"
     _clients: "dict[str, BaseClient]" = field(default_factory=dict)
 
-    def client(self, name: str) -> Any:
+    def client(self, name: str) -> "BaseClient":
         if name not in self._clients:
             self._clients[name] = self.session.client(name, config=client_config())
         return self._clients[name]

@@ -1,0 +1,104 @@
+"""The task edge: flags parsed into values, and the one place where exceptions become messages and exit codes.
+
+Invoke's ``Program.run`` only handles ``Exit``/``UnexpectedExit``/``ParseError``; every task body is
+wrapped with ``edge`` so an expected failure is one plain message (with its hint) on stderr and
+the error's exit code, never a traceback.
+"""
+from __future__ import annotations
+
+import functools
+import re
+import sys
+from typing import Any, Callable, TypeVar
+
+from botocore.exceptions import BotoCoreError, ClientError
+from invoke.exceptions import Exit
+
+from ops.aws.session import translate
+from ops.config import CaptureSettings, parse_duration
+from ops.errors import Interrupted, ToolkitError, UsageError
+
+F = TypeVar("F", bound=Callable[..., Any])
+
+
+def fail(error: ToolkitError) -> Exit:
+    """Print ``error`` to stderr and return the ``Exit`` carrying its code."""
+    print(f"error: {error.render()}", file=sys.stderr, flush=True)
+    return Exit(code=error.exit_code)
+
+
+def _profile(context: Any) -> str | None:
+    try:
+        return context.config["aws"]["profile"] or None
+    except (KeyError, TypeError, AttributeError):
+        return None
+
+
+def edge(body: F) -> F:
+    """Wrap a task body: ToolkitError, botocore errors and Ctrl-C become exit codes."""
+
+    @functools.wraps(body)
+    def wrapper(context: Any, *args: Any, **kwargs: Any) -> Any:
+        try:
+            return body(context, *args, **kwargs)
+        except Exit:
+            raise
+        except ToolkitError as error:
+            raise fail(error) from None
+        except (BotoCoreError, ClientError) as error:
+            raise fail(translate(error, _profile(context))) from None
+        except KeyboardInterrupt:
+            raise fail(Interrupted("interrupted: this task had changed nothing")) from None
+
+    return wrapper  # type: ignore[return-value]
+
+
+# ---------------------------------------------------------------- flags
+
+
+def seconds(value: str | float | None, flag: str = "--timeout") -> float | None:
+    """A positive number of seconds (``--timeout``, ``--rollout-seconds``), or None when not given."""
+    if value is None:
+        return None
+    try:
+        number = float(value)
+    except ValueError:
+        number = -1.0
+    if not 0 < number < float("inf"):
+        raise UsageError(f"{flag} {value!r} is not a positive number of seconds", f"e.g. {flag} 30")
+    return number
+
+
+def whole(flag: str, value: str | int | None) -> int | None:
+    """An optional whole-number flag (``--count``, ``--from-revision``, ``--events``)."""
+    if value is None:
+        return None
+    text = str(value).strip()
+    if not re.fullmatch(r"[0-9]{1,6}", text):
+        raise UsageError(f"{flag} {value!r} is not a whole number (0 to 999999)", f"e.g. {flag} 2")
+    return int(text)
+
+
+def since(flag: str | None, capture: CaptureSettings, name: str = "--since") -> tuple[str, int]:
+    """A duration flag (``10m``, ``1h``, ``90s``) as text and seconds; absent: ``capture.since``."""
+    if flag is None:
+        return capture.since, capture.since_seconds
+    try:
+        return flag, parse_duration(flag)
+    except ValueError:
+        raise UsageError(f"{name} {flag!r} is not a duration", "use a duration like 10m, 1h or 90s") from None
+
+
+def port(flag: str, value: str | int | None) -> int:
+    """A TCP port on 127.0.0.1 (0 or absent: a free one)."""
+    number = whole(flag, value) or 0
+    if number > 65535:
+        raise UsageError("a port must be 0..65535", "pass 0 (or leave it out) for a free port")
+    return number
+
+
+def one_of(flag: str, value: str, known: tuple[str, ...]) -> str:
+    """``value`` if it is one of ``known``, else UsageError listing them."""
+    if value not in known:
+        raise UsageError(f"{flag} {value!r} is not known", f"use one of: {', '.join(known)}")
+    return value

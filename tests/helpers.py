@@ -1,0 +1,76 @@
+"""What every test shares: the project's names (from the sandbox's scenarios), environments that point
+`inv` at moto or a World, and the one way to run `inv` as a subprocess."""
+from __future__ import annotations
+
+import copy
+import subprocess
+import sys
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from ops.config import DEFAULTS
+from ops.sandbox.runbook import isolated_env, toolkit_env
+from ops.sandbox.scenarios import (
+    API_FAMILY,
+    API_LOG_GROUP,
+    API_SERVICE,
+    CLUSTER,
+    REGION,
+    WORKER_LOG_GROUP,
+    WORKER_SERVICE,
+)
+
+ROOT = Path(__file__).resolve().parents[1]
+INV = str(Path(sys.executable).with_name("inv"))
+API, WORKER = API_SERVICE, WORKER_SERVICE
+API_LOGS, WORKER_LOGS = API_LOG_GROUP, WORKER_LOG_GROUP
+__all__ = ["API", "API_FAMILY", "API_LOGS", "CLUSTER", "INV", "REGION", "ROOT", "WORKER", "WORKER_LOGS",
+           "InvResult", "base_env", "config_with", "inv_command", "run_inv", "spawn_inv", "world_env"]
+
+
+@dataclass
+class InvResult:
+    code: int
+    stdout: str
+    stderr: str
+
+
+def inv_command(args: list[str]) -> list[str]:
+    """``inv -r <project> ARGS``: the toolkit's tasks whatever the working directory."""
+    return [INV, "-r", str(ROOT), *args]
+
+
+def run_inv(args: list[str], env: dict[str, str], cwd: Path, timeout: float = 120) -> InvResult:
+    """Run `inv -r <project> ARGS` as a subprocess without a terminal (stdin is /dev/null)."""
+    proc = subprocess.run(inv_command(args), cwd=cwd, env=env, stdin=subprocess.DEVNULL, capture_output=True,
+                          text=True, timeout=timeout)
+    return InvResult(proc.returncode, proc.stdout, proc.stderr)
+
+
+def spawn_inv(args: list[str], env: dict[str, str], cwd: Path, **popen: Any) -> subprocess.Popen[Any]:
+    """Start `inv -r <project> ARGS` in the background (signals, terminals, races); the caller waits."""
+    popen.setdefault("stdin", subprocess.DEVNULL)
+    return subprocess.Popen(inv_command(args), cwd=cwd, env=env, **popen)
+
+
+def base_env(tmp_path: Path) -> dict[str, str]:
+    """A clean environment: no real AWS config or credentials can leak into a test."""
+    return dict(isolated_env(tmp_path), PYTHONDONTWRITEBYTECODE="1")
+
+
+def world_env(world: Any, tmp_path: Path) -> dict[str, str]:
+    """Environment for `inv` against a World: endpoint, keys, token, API URL, fast polling."""
+    return dict(toolkit_env(world, tmp_path, poll=(0.3, 1.0), timeout=60), PYTHONDONTWRITEBYTECODE="1")
+
+
+def config_with(**changes: Any) -> dict[str, Any]:
+    """The default config with ``section__key=value`` changes (``ecs__api__known_good_revision=7``)."""
+    config = copy.deepcopy(DEFAULTS)
+    for dotted, value in changes.items():
+        node = config
+        *parents, leaf = dotted.split("__")
+        for part in parents:
+            node = node[part]
+        node[leaf] = value
+    return config
