@@ -6,15 +6,18 @@ timeout, each time with the state it stopped in.
 """
 from __future__ import annotations
 
+import re
 import sys
 import time
 from dataclasses import dataclass, field
+from datetime import datetime
 from typing import Any, Callable, Sequence, TextIO
 
 from ops.aws.ecs import Service, describe_services, short_td
 from ops.errors import WaitFailed
 from ops.runtime import Runtime
 
+BREAKER_EVENT = re.compile(r"deployment failed|circuit breaker", re.IGNORECASE)
 FAILED_TASKS_LIMIT = 3  # new failed tasks during one wait that end it early
 
 
@@ -61,19 +64,40 @@ def _count_reached(service: Service, desired: int) -> bool:
     return desired == 0 or (len(service.deployments) == 1 and primary is not None and primary.running == desired)
 
 
-def _failure(goal: Goal, service: Service, failed_at_start: int) -> str | None:
+def _failure(goal: Goal, service: Service, failed_at_start: int, since: datetime | None = None) -> str | None:
     primary = service.primary
     count_only = goal.desired is not None and goal.task_definition is None
     if primary and primary.rollout_state == "FAILED" and not count_only:
         return f"{service.name}: rollout FAILED: {primary.rollout_reason or 'no reason given'}"
     if goal.task_definition and primary and short_td(primary.task_definition) != short_td(goal.task_definition):
-        return (
-            f"{service.name}: the PRIMARY deployment runs {short_td(primary.task_definition)}, not "
-            f"{short_td(goal.task_definition)} (ECS's circuit breaker rolled it back, or someone else deployed)"
-        )
+        return _replaced(service, primary.task_definition, goal.task_definition, since)
     if service.failed_tasks - failed_at_start >= FAILED_TASKS_LIMIT:
         return f"{service.name}: {service.failed_tasks - failed_at_start} tasks failed during the wait (crash loop?)"
     return None
+
+
+def _replaced(service: Service, running: str, wanted: str, since: datetime | None) -> str:
+    """The PRIMARY is not the goal's revision: the circuit breaker's own reason when it rolled back."""
+    failed = next((d for d in service.deployments if short_td(d.task_definition) == short_td(wanted)
+                   and d.rollout_state == "FAILED"), None)
+    if failed is not None:
+        return (f"{service.name}: rollout of {short_td(wanted)} FAILED ({failed.rollout_reason or 'no reason given'}) "
+                f"and ECS rolled back to {short_td(running)}")
+    said = next((e.message for e in service.events if BREAKER_EVENT.search(e.message) and _newer(e.created_at, since)),
+                None)
+    if said is not None:  # the failed deployment is gone already; ECS's event says what happened
+        return f"{service.name}: ECS rolled back to {short_td(running)} instead of {short_td(wanted)}: {said}"
+    return (f"{service.name}: the PRIMARY deployment runs {short_td(running)}, not {short_td(wanted)} "
+            "(ECS's circuit breaker rolled it back, or someone else deployed)")
+
+
+def _newer(when: datetime | None, since: datetime | None) -> bool:
+    return since is None or (when is not None and when > since)
+
+
+def _newest_event(service: Service) -> datetime | None:
+    stamps = [e.created_at for e in service.events if e.created_at is not None]
+    return max(stamps) if stamps else None
 
 
 class _Printer:
@@ -132,16 +156,18 @@ def follow(describe: Callable[[], dict[str, Service]], goals: Sequence[Goal], ti
     names = [g.service for g in goals]
     start, interval, result = pace.clock(), pace.first, WaitResult()
     failed_at_start: dict[str, int] | None = None
+    events_before: dict[str, datetime | None] = {}
     while True:
         services = describe()
         elapsed = pace.clock() - start
         failed_at_start = failed_at_start or {n: services[n].failed_tasks for n in names}
+        events_before = events_before or {n: _newest_event(services[n]) for n in names}
         printer.show([services[n] for n in names], elapsed)
         result.final = services
         for goal in goals:
             if goal.service not in result.seconds and _matches(goal, services[goal.service]):
                 result.seconds[goal.service] = elapsed
-            problem = _failure(goal, services[goal.service], failed_at_start[goal.service])
+            problem = _failure(goal, services[goal.service], failed_at_start[goal.service], events_before[goal.service])
             if problem and goal.service not in result.seconds:
                 raise WaitFailed(problem, _state_hint(services.values()))
         if len(result.seconds) == len(goals):

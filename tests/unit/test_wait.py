@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import io
+from dataclasses import replace
 from typing import Iterator
 
 import pytest
@@ -71,6 +72,31 @@ def test_a_rollback_by_someone_else_is_said() -> None:
     back = service(API, "sandbox-broker:9")
     with pytest.raises(WaitFailed, match="runs sandbox-broker:9, not sandbox-broker:8"):
         run(scripted({API: back}), [Goal(API, task_definition="sandbox-broker:8")])
+
+
+def test_a_circuit_breaker_rollback_gives_the_breakers_reason() -> None:
+    rolled_back = service(API, "sandbox-broker:9", [
+        deployment("sandbox-broker:9", rollout="IN_PROGRESS"),
+        deployment("sandbox-broker:8", status="ACTIVE", id="ecs-svc/2", running=0, failed=3, rollout="FAILED",
+                   reason="ECS deployment circuit breaker: tasks failed to start.")])
+    with pytest.raises(WaitFailed, match=r"rollout of sandbox-broker:8 FAILED \(ECS deployment circuit breaker: tasks "
+                                         r"failed to start.\) and ECS rolled back to sandbox-broker:9"):
+        run(scripted({API: ROLLING}, {API: rolled_back}), [Goal(API, task_definition="sandbox-broker:8")])
+
+
+def test_a_rollback_whose_failed_deployment_is_gone_quotes_the_new_breaker_event() -> None:
+    from datetime import datetime, timezone
+
+    from ops.aws.ecs import Event
+
+    old = Event(datetime(2026, 1, 1, tzinfo=timezone.utc), "(service a) (deployment x) deployment failed: old news")
+    new = Event(datetime(2026, 1, 2, tzinfo=timezone.utc), "(service a) (deployment y) deployment failed: tasks failed")
+    before = replace(ROLLING, events=(old,))
+    after = replace(service(API, "sandbox-broker:9"), events=(new, old))
+    with pytest.raises(WaitFailed, match="rolled back to sandbox-broker:9 instead of sandbox-broker:8: .*tasks failed$"):
+        run(scripted({API: before}, {API: after}), [Goal(API, task_definition="sandbox-broker:8")])
+    with pytest.raises(WaitFailed, match="or someone else deployed"):  # an old event is not this wait's news
+        run(scripted({API: before}, {API: replace(after, events=(old,))}), [Goal(API, task_definition="sandbox-broker:8")])
 
 
 def test_growing_failed_tasks_end_the_wait() -> None:
