@@ -12,6 +12,7 @@ from typing import Any
 from .broker import BrokerModel
 
 SANDBOX_HEADER = "X-Instruqt-Sandbox-ID"
+POLL_SECONDS = 0.05  # how often serve_forever looks for shutdown(): stopping waits at most this
 
 
 class BrokerApiServer(ThreadingHTTPServer):
@@ -33,7 +34,8 @@ class BrokerApiServer(ThreadingHTTPServer):
 
     def start(self) -> None:
         """Serve in a background thread."""
-        self._thread = threading.Thread(target=self.serve_forever, name="broker-api", daemon=True)
+        self._thread = threading.Thread(target=self.serve_forever, args=(POLL_SECONDS,), name="broker-api",
+                                        daemon=True)
         self._thread.start()
 
     def stop(self) -> None:

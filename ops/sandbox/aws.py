@@ -11,6 +11,8 @@ from werkzeug.serving import BaseWSGIServer, WSGIRequestHandler, make_server
 
 from .faults import FaultInjector, WsgiApp
 
+POLL_SECONDS = 0.05  # how often serve_forever looks for shutdown(): stopping waits at most this
+
 
 def _locked(app: WsgiApp, lock: threading.RLock) -> WsgiApp:
     """Run each request's backend work under ``lock`` (shared with the simulator's ticker)."""
@@ -47,7 +49,8 @@ class AwsServer:
 
     def start(self) -> None:
         """Serve in a background thread."""
-        self._thread = threading.Thread(target=self._server.serve_forever, name="moto", daemon=True)
+        self._thread = threading.Thread(target=self._server.serve_forever, args=(POLL_SECONDS,), name="moto",
+                                        daemon=True)
         self._thread.start()
 
     def stop(self) -> None:
