@@ -29,9 +29,10 @@ def runtime(c: Context) -> "Runtime":
     """``ops.runtime.runtime`` for the task's config, imported on first use."""
     from ops.runtime import runtime as make_runtime
 
-    return make_runtime(c.config)
+    return make_runtime(c.config, WORDS)
 
 
+WORDS = config_mod.take_word_overrides(os.environ)  # e.g. INVOKE_ECS_API_KNOWN_GOOD_REVISION=auto
 try:
     config_mod.check_env_overrides(os.environ)
 except UsageError as _error:  # Invoke would crash with a traceback on it a moment later
@@ -135,6 +136,28 @@ def triage(c: Context, symptom: str | None = None, json: bool = False, since: st
     return result.to_json()
 
 
+@task(pre=[whoami], help={
+    "json": JSON_HELP,
+    "limit": "how many deployments to show, newest first (default 10)",
+})
+@cli.edge
+def revisions(c: Context, json: bool = False, limit: str = "10") -> dict[str, Any]:
+    """The API service's deployments from ECS's history, and the target rollback.api would pick."""
+    from ops import report
+    from ops.checks import revisions as revisions_mod
+
+    count = cli.whole("--limit", limit)
+    if not count:
+        raise UsageError(f"--limit {limit!r} must be 1 or more", "e.g. --limit 20")
+    found = revisions_mod.gather(runtime(c), count)
+    document = found.to_json()
+    if json:
+        report.emit_json(document)
+    else:
+        print(revisions_mod.render(found))
+    return document
+
+
 MUTATION_HELP = {
     "yes": "do not ask for confirmation (needed when standard input is not a terminal)",
     "dry_run": "print the exact calls and the equivalent aws CLI commands; change nothing",
@@ -142,7 +165,8 @@ MUTATION_HELP = {
     "timeout": "seconds to wait for a steady state (default: wait.timeout)",
 }
 REVISION_HELP = {
-    "revision": "target revision, N or family:N (default: ecs.api.known_good_revision)",
+    "revision": "target revision, N or family:N (default: ecs.api.known_good_revision; auto: the last good "
+                "revision from ECS's deployment history)",
     "allow_same_image": "go ahead even if the target would redeploy the image digest already running",
     "force": "act even if already on the target or the other service is rolling out",
 }
@@ -292,5 +316,5 @@ worker = Collection("worker")
 worker.add_task(worker_stop, name="stop")
 worker.add_task(worker_start, name="start")
 
-ns = Collection(whoami, status, capture, verify, triage, wait_task, sandbox, drill, rollback, worker)
+ns = Collection(whoami, status, capture, verify, triage, revisions, wait_task, sandbox, drill, rollback, worker)
 ns.configure(config_mod.DEFAULTS)

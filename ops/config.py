@@ -6,16 +6,17 @@ reach each of them; ``load`` validates the merged result into ``Settings`` or ra
 """
 from __future__ import annotations
 
+import copy
 import math
 import re
 from dataclasses import dataclass
-from typing import Any, Mapping
+from typing import Any, Mapping, MutableMapping
 from urllib.parse import urlparse
 
 from ops.errors import ConfigError
 
 DEFAULTS: dict[str, Any] = {
-    "aws": {"profile": "okta-sso", "region": "eu-central-1"},
+    "aws": {"profile": "okta-sso", "region": "eu-central-1", "account_id": None},
     "ecs": {
         "cluster": "sandbox-broker-cluster",
         "api": {
@@ -41,7 +42,12 @@ DEFAULTS: dict[str, Any] = {
         "poll": 2.0,  # first poll interval in seconds; it grows to poll_max (additions)
         "poll_max": 15.0,
     },
+    "lock": {"parameter": None, "stale_after": 3600},
+    "notify": {"webhook_env": "SANDBOX_BROKER_ROLLBACK_WEBHOOK"},
 }
+AUTO = ("auto", "null", "none", "")  # known_good_revision: the last good revision from ECS's deployment history
+# keys whose INVOKE_* value may be a word although their default is a number (Invoke would cast it)
+WORD_OVERRIDES: dict[tuple[str, ...], tuple[str, ...]] = {("ecs", "api", "known_good_revision"): AUTO}
 
 MAX_DURATION = 720 * 3600  # CloudWatch windows longer than 30 days are not a rollback's business
 _DURATION = re.compile(r"^(?:(\d+)h)?(?:(\d+)m)?(?:(\d+)s)?$")
@@ -65,6 +71,7 @@ def parse_duration(text: str) -> int:
 class AwsSettings:
     profile: str | None
     region: str
+    account_id: str | None = None  # when set, every AWS task refuses a caller in another account
 
 
 @dataclass(frozen=True)
@@ -75,7 +82,7 @@ class ServiceSettings:
     service: str
     log_group: str
     family: str | None = None
-    known_good_revision: int | None = None
+    known_good_revision: int | None = None  # None: "auto", the last good revision from the history
     restore_count: int | None = None
 
 
@@ -101,6 +108,17 @@ class WaitSettings:
 
 
 @dataclass(frozen=True)
+class LockSettings:
+    parameter: str  # the SSM parameter that is the rollback lock
+    stale_after: float  # seconds after which a held lock may be broken
+
+
+@dataclass(frozen=True)
+class NotifySettings:
+    webhook_env: str  # the env var holding the webhook URL (unset or empty: no notifications)
+
+
+@dataclass(frozen=True)
 class Settings:
     aws: AwsSettings
     cluster: str
@@ -109,6 +127,8 @@ class Settings:
     api: ApiSettings
     capture: CaptureSettings
     wait: WaitSettings
+    lock: LockSettings
+    notify: NotifySettings
 
     @property
     def services(self) -> tuple[ServiceSettings, ServiceSettings]:
@@ -155,6 +175,26 @@ class _Reader:
             raise self.fail(key, f"a whole number >= {minimum}", value)
         return value
 
+    def revision(self, key: str) -> int | None:
+        """A revision number, or None for null / "auto"."""
+        value = self.raw(key)
+        if value is None or (isinstance(value, str) and value.strip().lower() in AUTO):
+            return None
+        if isinstance(value, str) and value.strip().isdigit():
+            value = int(value.strip())
+        if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+            raise self.fail(key, 'a revision number >= 1, null or "auto"', value)
+        return value
+
+    def account(self, key: str) -> str | None:
+        value = self.raw(key)
+        if value is None or value == "":
+            return None
+        text = str(value).strip()
+        if not re.fullmatch(r"[0-9]{12}", text):
+            raise self.fail(key, "a 12-digit AWS account id (or null)", value)
+        return text
+
     def number(self, key: str) -> float:
         value = self.raw(key)
         if isinstance(value, bool) or not isinstance(value, (int, float)) or not 0 < value < math.inf:
@@ -182,14 +222,15 @@ def _capture(reader: _Reader) -> CaptureSettings:
     return CaptureSettings(since=since, since_seconds=seconds, dir=directory)
 
 
-def load(config: Any) -> Settings:
+def load(config: Any, words: Mapping[tuple[str, ...], str] | None = None) -> Settings:
     """Validate Invoke's merged config into Settings; ConfigError names the first bad key."""
-    r = _Reader(config)
+    r = _Reader(_with_words(config, words or {}))
+    cluster = r.text("ecs.cluster") or ""
     api_service = ServiceSettings(
         role="api",
         service=r.text("ecs.api.service") or "",
         family=r.text("ecs.api.family"),
-        known_good_revision=r.integer("ecs.api.known_good_revision", 1),
+        known_good_revision=r.revision("ecs.api.known_good_revision"),
         log_group=r.text("ecs.api.log_group") or "",
     )
     worker_service = ServiceSettings(
@@ -199,8 +240,9 @@ def load(config: Any) -> Settings:
         restore_count=r.integer("ecs.worker.restore_count", 0),
     )
     return Settings(
-        aws=AwsSettings(profile=r.text("aws.profile", optional=True), region=r.text("aws.region") or ""),
-        cluster=r.text("ecs.cluster") or "",
+        aws=AwsSettings(profile=r.text("aws.profile", optional=True), region=r.text("aws.region") or "",
+                        account_id=r.account("aws.account_id")),
+        cluster=cluster,
         api_service=api_service,
         worker_service=worker_service,
         api=ApiSettings(
@@ -214,7 +256,32 @@ def load(config: Any) -> Settings:
             poll=r.number("wait.poll"),
             poll_max=r.number("wait.poll_max"),
         ),
+        lock=LockSettings(
+            parameter=r.text("lock.parameter", optional=True) or f"/rollback-toolkit/{cluster}/{api_service.service}",
+            stale_after=r.number("lock.stale_after"),
+        ),
+        notify=NotifySettings(webhook_env=r.text("notify.webhook_env") or ""),
     )
+
+
+def _with_words(config: Any, words: Mapping[tuple[str, ...], str]) -> Any:
+    """``config`` with the word overrides (``take_word_overrides``) put back in place."""
+    if not words:
+        return config
+    merged = copy.deepcopy(_plain(config))
+    for path, value in words.items():
+        node = merged
+        for part in path[:-1]:
+            node = node.setdefault(part, {})
+        node[path[-1]] = value
+    return merged
+
+
+def _plain(node: Any) -> Any:
+    """Invoke's Config (a DataProxy) or any mapping as plain dicts."""
+    if isinstance(node, Mapping) or hasattr(node, "keys"):
+        return {key: _plain(node[key]) for key in node.keys()}
+    return node
 
 
 def _leaves(tree: Mapping[str, Any], prefix: tuple[str, ...] = ()) -> list[tuple[tuple[str, ...], Any]]:
@@ -227,10 +294,25 @@ def _leaves(tree: Mapping[str, Any], prefix: tuple[str, ...] = ()) -> list[tuple
     return found
 
 
+def env_name(path: tuple[str, ...]) -> str:
+    return "INVOKE_" + "_".join(path).upper()
+
+
+def take_word_overrides(environ: MutableMapping[str, str]) -> dict[tuple[str, ...], str]:
+    """Take out the ``INVOKE_*`` words Invoke would cast to a number and crash on (``..._REVISION=auto``);
+    ``load(config, words)`` puts them back."""
+    taken: dict[tuple[str, ...], str] = {}
+    for path, words in WORD_OVERRIDES.items():
+        name = env_name(path)
+        if name in environ and environ[name].strip().lower() in words:
+            taken[path] = environ.pop(name).strip().lower()
+    return taken
+
+
 def check_env_overrides(environ: Mapping[str, str]) -> None:
     """Reject an ``INVOKE_*`` number override Invoke itself would crash on (with a traceback)."""
     for path, default in _leaves(DEFAULTS):
-        name = "INVOKE_" + "_".join(path).upper()
+        name = env_name(path)
         if name not in environ or isinstance(default, (bool, str)) or default is None:
             continue
         try:

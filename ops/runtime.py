@@ -56,9 +56,10 @@ def _runtime(settings: Settings) -> Runtime:
     return Runtime(settings=settings, aws=aws_session.connect(settings.aws))
 
 
-def runtime(config: "Mapping[str, Any] | Config") -> Runtime:
-    """The Runtime for Invoke's merged config (validated; cached per distinct settings)."""
-    return _runtime(load(config))
+def runtime(config: "Mapping[str, Any] | Config", words: Mapping[tuple[str, ...], str] | None = None) -> Runtime:
+    """The Runtime for Invoke's merged config (validated; cached per distinct settings); ``words`` are the
+    ``INVOKE_*`` words taken out of the environment before Invoke could cast them (``take_word_overrides``)."""
+    return _runtime(load(config, words))
 
 
 def for_settings(settings: Settings) -> Runtime:

@@ -79,6 +79,7 @@ class Service:
     deployments: tuple[Deployment, ...]
     events: tuple[Event, ...]
     raw: dict[str, Any]
+    created_at: datetime | None = None
 
     @classmethod
     def from_api(cls, data: dict[str, Any]) -> "Service":
@@ -93,6 +94,7 @@ class Service:
             deployments=tuple(Deployment.from_api(d) for d in data.get("deployments", [])),
             events=tuple(Event(e.get("createdAt"), str(e.get("message", ""))) for e in data.get("events", [])),
             raw=data,
+            created_at=data.get("createdAt"),
         )
 
     @property

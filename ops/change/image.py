@@ -9,6 +9,8 @@ from ops.aws import ecs as ecs_mod
 from ops.aws.ecr import ImageRef, Resolution, parse_image, resolve
 from ops.aws.ecs import READ_ONLY_FIELDS, Service, short_td
 from ops.change.api import update_step
+from ops.change.diff import plan_diff
+from ops.change.moved_tag import primary_digests
 from ops.change.runner import Options, Outcome, Phase, run
 from ops.change.services import read_pair, refuse_while_rolling
 from ops.change.steps import NEW_REVISION, REGISTERED, ContainerImage, Plan, Step
@@ -113,4 +115,16 @@ def rollback_image(rt: Runtime, request: ImageRequest, options: Options, say: Sa
     name = pick_container(described["taskDefinition"], request.container)
     resolution = check_image_exists(rt.client("ecr"), ref, rt.identity().account, say)
     plan = option2_plan(rt.settings.cluster, pair.api, described, name, ref, resolution.digest)
+    plan.notes = _diff(rt, pair.api, described, plan.steps[0], name, resolution.digest)
     return run(rt, TASK, plan.title, [Phase(plan, [Goal(pair.api.name)])], options, say=say)
+
+
+def _diff(rt: Runtime, api: Service, described: dict[str, Any], register: Step, container: str,
+          digest: str | None) -> list[str]:
+    """The running task definition vs the copy about to be registered."""
+    base = described["taskDefinition"]
+    current = base if base.get("taskDefinitionArn") == api.task_definition else \
+        ecs_mod.describe_task_definition(rt.ecs, api.task_definition)["taskDefinition"]
+    running = primary_digests(rt, api, None)
+    return plan_diff(short_td(api.task_definition), f"the new revision (a copy of {short_td(base['taskDefinitionArn'])})",
+                     current, register.params, running, {container: digest})

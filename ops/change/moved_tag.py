@@ -15,7 +15,8 @@ from botocore.exceptions import BotoCoreError, ClientError
 
 from ops.aws import ecs as ecs_mod
 from ops.aws.ecr import ImageRef, image_history, parse_image_lenient, resolve, short_digest
-from ops.aws.ecs import Service
+from ops.aws.ecs import Service, short_td
+from ops.aws.history import Deployment, History
 from ops.change.audit import AUDIT_FILE, records
 from ops.change.diff import config_difference
 from ops.change.target import Target
@@ -40,13 +41,37 @@ class ContainerCheck:
         return bool(self.target_digest) and self.running_digests == {self.target_digest}
 
 
-def check_same_image(ecs: Any, ecr: Any, account: str, cluster: str, api: Service, target: Target) -> list[ContainerCheck]:
-    """For each container of the target: the digest its image resolves to now vs. what runs."""
+def primary_digests(rt: Runtime, api: Service, history: History | None) -> dict[str, set[str]]:
+    """What the bad release runs: per container, the digests of the PRIMARY deployment's running tasks
+    (tasks of older deployments still draining do not count), or, while none of them runs, the digests
+    its service revision records."""
+    primary = api.primary
+    if primary is None:
+        return {}
     running: dict[str, set[str]] = {}
-    for task in ecs_mod.running_tasks(ecs, cluster, api.name):
+    for task in ecs_mod.running_tasks(rt.ecs, rt.settings.cluster, api.name):
+        if not _of_deployment(task, primary.id, primary.task_definition):
+            continue
         for container in task.get("containers", []):
             if container.get("imageDigest"):
                 running.setdefault(container.get("name", ""), set()).add(container["imageDigest"])
+    if running or history is None:
+        return running
+    record = history.record_of(short_td(primary.task_definition))
+    return {i.container: {i.digest} for i in record.images if i.digest} if record else {}
+
+
+def _of_deployment(task: dict[str, Any], deployment_id: str, task_definition: str) -> bool:
+    """ECS sets a service task's ``startedBy`` to its deployment's id; without it, match the revision."""
+    started_by = task.get("startedBy")
+    if started_by:
+        return bool(started_by == deployment_id)
+    return bool(task.get("taskDefinitionArn") == task_definition)
+
+
+def check_same_image(rt: Runtime, target: Target, running: dict[str, set[str]]) -> list[ContainerCheck]:
+    """For each container of the target: the digest its image resolves to now vs. what the release runs."""
+    ecr, account = rt.client("ecr"), rt.identity().account
     checks = []
     for definition in target.document.get("containerDefinitions", []):
         name, ref = definition.get("name", ""), parse_image_lenient(str(definition.get("image", "")))
@@ -66,11 +91,24 @@ class Previous:
     source: str
 
 
-def previous_digest(settings: Settings, ecr: Any, check: ContainerCheck) -> Previous | None:
-    """The digest the service ran before the bad release: captures, then the audit log, then ECR push order."""
+def previous_digest(settings: Settings, ecr: Any, check: ContainerCheck, last_good: Deployment | None = None
+                    ) -> Previous | None:
+    """The digest the service ran before the bad release: ECS's deployment history (the last good
+    deployment's recorded digest), then captures, the audit log, and ECR push order."""
     if check.image is None:
         return None
-    return _from_captures(settings, check) or _from_audit(settings, check) or _from_ecr(ecr, check)
+    return (_from_history(check, last_good) or _from_captures(settings, check) or _from_audit(settings, check)
+            or _from_ecr(ecr, check))
+
+
+def _from_history(check: ContainerCheck, last_good: Deployment | None) -> Previous | None:
+    if last_good is None or last_good.revision is None:
+        return None
+    digest = last_good.revision.digest_of(check.container)
+    image = next((i.image for i in last_good.revision.images if i.container == check.container), "")
+    if not _usable(check, image, digest):
+        return None
+    return Previous(str(digest), f"ECS deployment history: {last_good.task_definition}'s last successful deployment")
 
 
 def _from_captures(settings: Settings, check: ContainerCheck) -> Previous | None:
@@ -168,7 +206,8 @@ def is_same_image(checks: list[ContainerCheck]) -> bool:
 
 
 def refuse_same_image(settings: Settings, ecr: Any, checks: list[ContainerCheck],
-                      current_doc: Callable[[], dict[str, Any]], target: Target, say: Say) -> None:
+                      current_doc: Callable[[], dict[str, Any]], target: Target, say: Say,
+                      last_good: Deployment | None = None) -> None:
     """Raise Refused when the rollback would redeploy the digests already running; else say what it will run."""
     if not is_same_image(checks):
         for check in checks:
@@ -178,7 +217,7 @@ def refuse_same_image(settings: Settings, ecr: Any, checks: list[ContainerCheck]
                     "going ahead")
         _say_mutable_targets(checks, target, say)
         return
-    previous = {c.container: previous_digest(settings, ecr, c) for c in checks if c.same}
+    previous = {c.container: previous_digest(settings, ecr, c, last_good) for c in checks if c.same}
     pinned = [
         PinnedImage(c.container, c.image.pinned(found.digest))
         for c in checks
@@ -187,12 +226,14 @@ def refuse_same_image(settings: Settings, ecr: Any, checks: list[ContainerCheck]
     raise SameImageRefused(_same_image_message(checks, previous, current_doc(), target), pinned, len(checks) > 1)
 
 
-def guard_same_image(rt: Runtime, api: Service, target: Target, say: Say) -> None:
-    """Before Option 1/4 changes anything: Refused if ``target`` would redeploy the running digests."""
-    ecr = rt.client("ecr")
-    checks = check_same_image(rt.ecs, ecr, rt.identity().account, rt.settings.cluster, api, target)
+def guard_same_image(rt: Runtime, api: Service, target: Target, say: Say, running: dict[str, set[str]],
+                     last_good: Deployment | None = None) -> list[ContainerCheck]:
+    """Before Option 1/4 changes anything: Refused if ``target`` would redeploy what the release runs
+    (``running``: ``primary_digests``); else the checks (the plan's diff shows their digests)."""
+    checks = check_same_image(rt, target, running)
     current = lambda: ecs_mod.describe_task_definition(rt.ecs, api.task_definition)["taskDefinition"]  # noqa: E731
-    refuse_same_image(rt.settings, ecr, checks, current, target, say)
+    refuse_same_image(rt.settings, rt.client("ecr"), checks, current, target, say, last_good)
+    return checks
 
 
 def _say_mutable_targets(checks: list[ContainerCheck], target: Target, say: Say) -> None:

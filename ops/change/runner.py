@@ -74,7 +74,7 @@ def describe(outcome: Outcome | None) -> str:
 
 
 def combined(title: str, phases: Sequence[Phase]) -> Plan:
-    return Plan(title=title, steps=[s for p in phases for s in p.plan.steps])
+    return Plan(title=title, steps=[s for p in phases for s in p.plan.steps], notes=[n for p in phases for n in p.plan.notes])
 
 
 def confirm(plan: Plan, yes: bool, ask: Callable[[str], str] = input, stdin: Any = None) -> None:

@@ -54,6 +54,7 @@ class Step:
     undo: str = ""  # the command that reverses this step, shown when a run stops half-way
     task_definition: str | None = None
     images: tuple[ContainerImage, ...] = field(default_factory=tuple)
+    note: str = ""  # shown under the step in the plan (not audited)
 
     def __post_init__(self) -> None:
         if (self.client, self.operation) not in ALLOWED:
@@ -114,10 +115,11 @@ def _cli_option(key: str, value: Any) -> list[str]:
 
 @dataclass
 class Plan:
-    """The steps of one operation, in order."""
+    """The steps of one operation, in order; ``notes`` (the ``diff:`` block, warnings) print after them."""
 
     title: str
     steps: list[Step] = field(default_factory=list)
+    notes: list[str] = field(default_factory=list)
 
     def render(self, region: str, profile: str | None) -> str:
         lines = [f"plan: {self.title}"]
@@ -125,6 +127,8 @@ class Plan:
             lines.append(f"  (secret-looking environment values are shown as {REDACTED}; the call sends the real ones)")
         for number, step in enumerate(self.steps, 1):
             lines.append(f"  {number}. {step.summary()}")
+            if step.note:
+                lines.append(f"     ({step.note})")
             lines.append(f"     call: {step.call()}")
             lines.append(f"     $ {step.cli(region, profile)}")
-        return "\n".join(lines)
+        return "\n".join(lines + self.notes)

@@ -16,9 +16,10 @@ from botocore.exceptions import BotoCoreError, ClientError
 
 from ops import metrics
 from ops.aws.ecs import Service, deployment_task_ids, describe_services, short_td
+from ops.aws.history import History, revision_number
 from ops.aws.logs import Window, iter_events
 from ops.change import moved_tag
-from ops.change.target import resolve_target
+from ops.change.target import Choice, choose, read_history, resolve_target
 from ops.checks.decision import Health, Recommendation, ServiceSignal, Signals, check_symptom, decide
 from ops.checks.verify import check_healthz
 from ops.config import Settings
@@ -127,37 +128,48 @@ def gather(rt: Runtime, window_seconds: int, session: requests.Session | None = 
 def next_command(rt: Runtime, recommendation: Recommendation, api: Service, reasons: list[str]
                  ) -> tuple[Recommendation, str, tuple[moved_tag.PinnedImage, ...]]:
     """The exact command to run next; Option 1 turns into Option 2 when it would redeploy the same image."""
-    s = rt.settings
-    revision = s.api_service.known_good_revision
-    by_revision = recommendation in (Recommendation.OPTION1, Recommendation.OPTION4)
-    refusal = _same_image_refusal(rt, api) if by_revision else None
-    if refusal is not None and refusal.pinned:
-        pinned, by_digest = tuple(refusal.pinned), " ; ".join(refusal.commands)
-        if recommendation == Recommendation.OPTION1:
-            reasons.append(f"but {s.api_service.family}:{revision} would redeploy the running image digest (moved tag): "
-                           "roll back by digest instead (Option 2)")
-            return Recommendation.OPTION2, by_digest, pinned
-        reasons.append(f"note: {s.api_service.family}:{revision} would redeploy the running digest; "
-                       f"stop the worker, then {by_digest}")
-        return recommendation, f"inv worker.stop --yes && {by_digest}", pinned
-    commands = {
-        Recommendation.OPTION1: f"inv rollback.api --revision {revision}",
-        Recommendation.OPTION4: f"inv rollback.full --revision {revision}",
+    simple = {
         Recommendation.OPTION3: "inv worker.stop",
         Recommendation.RESTART_WORKER: "inv worker.start",
         Recommendation.NONE: "inv verify",
     }
-    return recommendation, commands[recommendation], ()
+    if recommendation in simple:
+        return recommendation, simple[recommendation], ()
+    history, unreadable = read_history(rt, api.name)
+    choice = choose(rt.settings, short_td(api.task_definition), history, unreadable)
+    task = "rollback.api" if recommendation == Recommendation.OPTION1 else "rollback.full"
+    if choice.target is None:
+        reasons.append(f"no rollback target: {choice.note or 'the deployment history has no last good revision'}; "
+                       "pick one with `inv revisions`")
+        return recommendation, f"inv {task} --revision N", ()
+    if choice.warning:
+        reasons.append(choice.warning)
+    refusal = _same_image_refusal(rt, api, choice, history)
+    if refusal is not None and refusal.pinned:
+        pinned, by_digest = tuple(refusal.pinned), " ; ".join(refusal.commands)
+        if recommendation == Recommendation.OPTION1:
+            reasons.append(f"but {choice.target} would redeploy the running image digest (moved tag): "
+                           "roll back by digest instead (Option 2)")
+            return Recommendation.OPTION2, by_digest, pinned
+        reasons.append(f"note: {choice.target} would redeploy the running digest; stop the worker, then {by_digest}")
+        return recommendation, f"inv worker.stop --yes && {by_digest}", pinned
+    return recommendation, f"inv {task} --revision {revision_number(choice.target)}", ()
 
 
-def _same_image_refusal(rt: Runtime, api: Service) -> moved_tag.SameImageRefused | None:
+def _same_image_refusal(rt: Runtime, api: Service, choice: Choice, history: History | None
+                        ) -> moved_tag.SameImageRefused | None:
     """The refusal Option 1 would meet (the moved-tag trap), with its pinned images; None if none."""
     s = rt.settings
-    if short_td(api.task_definition) == f"{s.api_service.family}:{s.api_service.known_good_revision}":
+    if choice.target is None or short_td(api.task_definition) == choice.target:
         return None  # already on the target: no moved tag to route around (and "the digest before" is the bad one)
+    primary = api.primary
+    if history is not None and primary is not None and primary.rollout_state == "IN_PROGRESS" \
+            and history.in_flight(short_td(api.task_definition)) is not None:
+        return None  # rollback.api rolls a release in flight back natively: recorded digests, no moved tag
     try:
-        target = resolve_target(rt.ecs, api, s.api_service.family or "", s.api_service.known_good_revision or 1)
-        moved_tag.guard_same_image(rt, api, target, lambda _: None)
+        target = resolve_target(rt.ecs, api, s.api_service.family or "", revision_number(choice.target))
+        running = moved_tag.primary_digests(rt, api, history)
+        moved_tag.guard_same_image(rt, api, target, lambda _: None, running, choice.last_good)
     except moved_tag.SameImageRefused as refusal:
         return refusal
     except (ToolkitError, BotoCoreError, ClientError):  # triage answers even when this extra look fails
