@@ -93,7 +93,7 @@ def capture(c: Context, since: str | None = None, out: str | None = None) -> str
 def verify(c: Context, json: bool = False, allocate: bool = True, junit: str | None = None) -> dict[str, Any]:
     """Post-Rollback Verification: health, both services, allocation, metrics."""
     from ops import report
-    from ops.checks.junit import write_junit
+    from ops.checks.junit import build, write_report
     from ops.checks.verify import render_table, run_checks, token_from_env
 
     rt = runtime(c)
@@ -105,10 +105,7 @@ def verify(c: Context, json: bool = False, allocate: bool = True, junit: str | N
     else:
         print(render_table(result), flush=True)
     if junit:
-        try:
-            write_junit(result, junit)
-        except OSError as exc:
-            raise OperationFailed(f"cannot write the JUnit report {junit}: {exc.strerror or exc}") from None
+        write_report(build(result), junit)
         print(f"JUnit report written to {junit}", file=sys.stderr, flush=True)
     if not result.ok:
         raise VerificationFailed(f"verification failed: {result.summary().removeprefix('FAILED: ')}")
@@ -163,6 +160,7 @@ MUTATION_HELP = {
     "dry_run": "print the exact calls and the equivalent aws CLI commands; change nothing",
     "wait": "wait for a steady state and verify (default); --no-wait returns after the change",
     "timeout": "seconds to wait for a steady state (default: wait.timeout)",
+    "break_lock": "remove a stale rollback lock first (older than lock.stale_after, or its process is gone)",
 }
 REVISION_HELP = {
     "revision": "target revision, N or family:N (default: ecs.api.known_good_revision; auto: the last good "
@@ -172,23 +170,24 @@ REVISION_HELP = {
 }
 
 
-def _options(yes: bool, dry_run: bool, wait: bool, timeout: str | None) -> "Options":
+def _options(yes: bool, dry_run: bool, wait: bool, timeout: str | None, break_lock: bool) -> "Options":
     from ops.change.runner import Options
 
-    return Options(yes=yes, dry_run=dry_run, wait=wait, timeout=cli.seconds(timeout))
+    return Options(yes=yes, dry_run=dry_run, wait=wait, timeout=cli.seconds(timeout), break_lock=break_lock)
 
 
 @task(pre=[whoami], auto_shortflags=False, help={**MUTATION_HELP, **REVISION_HELP})
 @cli.edge
+@cli.sigterm_as_ctrl_c
 def rollback_api(c: Context, revision: str | None = None, yes: bool = False, dry_run: bool = False, wait: bool = True,
-                 timeout: str | None = None, allow_same_image: bool = False, force: bool = False) -> str:
+                 timeout: str | None = None, allow_same_image: bool = False, force: bool = False, break_lock: bool = False) -> str:
     """Option 1: roll the API service back to a known-good task definition revision."""
     from ops.change.api import RevisionRequest
     from ops.change.api import rollback_api as run
     from ops.change.runner import describe
 
     request = RevisionRequest(revision, force=force, allow_same_image=allow_same_image)
-    return describe(run(runtime(c), request, _options(yes, dry_run, wait, timeout)))
+    return describe(run(runtime(c), request, _options(yes, dry_run, wait, timeout, break_lock)))
 
 
 @task(pre=[whoami], auto_shortflags=False, help={
@@ -199,40 +198,43 @@ def rollback_api(c: Context, revision: str | None = None, yes: bool = False, dry
     "force": "act even while the worker is rolling out",
 })
 @cli.edge
+@cli.sigterm_as_ctrl_c
 def rollback_image(c: Context, image: str | None = None, container: str | None = None, from_revision: str | None = None,
                    yes: bool = False, dry_run: bool = False, wait: bool = True, timeout: str | None = None,
-                   force: bool = False) -> str:
+                   force: bool = False, break_lock: bool = False) -> str:
     """Option 2: register a copy of the API task definition with another image, and deploy it."""
     from ops.change.image import ImageRequest
     from ops.change.image import rollback_image as run
     from ops.change.runner import describe
 
     request = ImageRequest(image, container, cli.whole("--from-revision", from_revision), force)
-    return describe(run(runtime(c), request, _options(yes, dry_run, wait, timeout)))
+    return describe(run(runtime(c), request, _options(yes, dry_run, wait, timeout, break_lock)))
 
 
 @task(pre=[whoami], auto_shortflags=False, help={**MUTATION_HELP, **REVISION_HELP})
 @cli.edge
+@cli.sigterm_as_ctrl_c
 def rollback_full(c: Context, revision: str | None = None, yes: bool = False, dry_run: bool = False, wait: bool = True,
-                  timeout: str | None = None, allow_same_image: bool = False, force: bool = False) -> str:
+                  timeout: str | None = None, allow_same_image: bool = False, force: bool = False, break_lock: bool = False) -> str:
     """Option 4: stop the worker, wait for 0, roll back the API, wait, verify."""
     from ops.change.api import RevisionRequest
     from ops.change.full import rollback_full as run
     from ops.change.runner import describe
 
     request = RevisionRequest(revision, force=force, allow_same_image=allow_same_image)
-    return describe(run(runtime(c), request, _options(yes, dry_run, wait, timeout)))
+    return describe(run(runtime(c), request, _options(yes, dry_run, wait, timeout, break_lock)))
 
 
 @task(pre=[whoami], auto_shortflags=False, help=MUTATION_HELP)
 @cli.edge
+@cli.sigterm_as_ctrl_c
 def worker_stop(c: Context, yes: bool = False, dry_run: bool = False, wait: bool = True,
-                timeout: str | None = None) -> str:
+                timeout: str | None = None, break_lock: bool = False) -> str:
     """Option 3: scale the worker service to 0 (never delete it) and wait for [0, 0]."""
     from ops.change.runner import describe
     from ops.change.worker import worker_stop as run
 
-    return describe(run(runtime(c), _options(yes, dry_run, wait, timeout)))
+    return describe(run(runtime(c), _options(yes, dry_run, wait, timeout, break_lock)))
 
 
 @task(pre=[whoami], auto_shortflags=False, help={
@@ -241,15 +243,50 @@ def worker_stop(c: Context, yes: bool = False, dry_run: bool = False, wait: bool
     "force": "start even while the API service is rolling out",
 })
 @cli.edge
+@cli.sigterm_as_ctrl_c
 def worker_start(c: Context, count: str | None = None, yes: bool = False, dry_run: bool = False, wait: bool = True,
-                 timeout: str | None = None, force: bool = False) -> str:
+                 timeout: str | None = None, force: bool = False, break_lock: bool = False) -> str:
     """Restart the worker service (the decision tree's "restart worker")."""
     from ops.change.runner import describe
     from ops.change.worker import StartRequest
     from ops.change.worker import worker_start as run
 
     request = StartRequest(cli.whole("--count", count), force)
-    return describe(run(runtime(c), request, _options(yes, dry_run, wait, timeout)))
+    return describe(run(runtime(c), request, _options(yes, dry_run, wait, timeout, break_lock)))
+
+
+@task(pre=[whoami], auto_shortflags=False, help={
+    "timeout": "seconds to follow the deployments before calling the release failed (default: wait.timeout)",
+    "rollback": "--no-rollback only reports: a failed release is not rolled back",
+    "json": JSON_HELP,
+    "junit": "also write a JUnit XML report (the release as one test case, then the checks) to FILE",
+    "break_lock": MUTATION_HELP["break_lock"],
+})
+@cli.edge
+@cli.sigterm_as_ctrl_c
+def guard(c: Context, timeout: str | None = None, rollback: bool = True, json: bool = False, junit: str | None = None,
+          break_lock: bool = False) -> dict[str, Any]:
+    """CI step after a deploy: follow it, verify, roll a failed release back by itself (never prompts)."""
+    import contextlib
+
+    from ops import report
+    from ops.change import guard as guard_mod
+    from ops.checks.junit import write_report
+
+    rt = runtime(c)
+    quiet = contextlib.redirect_stdout(sys.stderr) if json else contextlib.nullcontext()
+    with quiet:  # with --json, progress goes to stderr: stdout holds the one JSON document
+        found = guard_mod.guard(rt, cli.seconds(timeout), rollback, break_lock=break_lock)
+        print(f"guard: {found.summary()}", flush=True)
+    document = found.to_json()
+    if json:
+        report.emit_json(document)
+    if junit:
+        write_report(guard_mod.junit(found), junit)
+        print(f"JUnit report written to {junit}", file=sys.stderr, flush=True)
+    if not found.ok:
+        raise OperationFailed(f"guard: {found.summary()}")
+    return document
 
 
 @task(name="wait", pre=[whoami], auto_shortflags=False, help={"timeout": "seconds before giving up (default: wait.timeout)"})
@@ -316,5 +353,5 @@ worker = Collection("worker")
 worker.add_task(worker_stop, name="stop")
 worker.add_task(worker_start, name="start")
 
-ns = Collection(whoami, status, capture, verify, triage, revisions, wait_task, sandbox, drill, rollback, worker)
+ns = Collection(whoami, status, capture, verify, triage, revisions, guard, wait_task, sandbox, drill, rollback, worker)
 ns.configure(config_mod.DEFAULTS)

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import functools
 import re
+import signal
 import sys
 from typing import Any, Callable, TypeVar
 
@@ -51,6 +52,25 @@ def edge(body: F) -> F:
             raise fail(Interrupted("interrupted: this task had changed nothing")) from None
 
     return wrapper  # type: ignore[return-value]
+
+
+def sigterm_as_ctrl_c(body: F) -> F:
+    """For a task that changes AWS: SIGTERM (how CI runners cancel a job) is handled as Ctrl-C, so the
+    run stops the same way (exit 130, what changed, how to finish or undo, the lock released)."""
+
+    @functools.wraps(body)
+    def wrapper(*args: Any, **kwargs: Any) -> Any:
+        previous = signal.signal(signal.SIGTERM, _interrupt)
+        try:
+            return body(*args, **kwargs)
+        finally:
+            signal.signal(signal.SIGTERM, previous)
+
+    return wrapper  # type: ignore[return-value]
+
+
+def _interrupt(signum: int, frame: Any) -> None:
+    raise KeyboardInterrupt
 
 
 # ---------------------------------------------------------------- flags

@@ -134,7 +134,7 @@ def drill(scenario: str, rollout_seconds: float = 3.0, keep: bool = False, say: 
             try:
                 outcome = _run_option(rt, result, say)
                 if outcome is None:  # nothing was changed: still verify
-                    report.verified = _timed(report, "verify", lambda: verify_now(rt, say))
+                    report.verified = _timed(report, "verify", lambda: verify_now(rt, say).ok)
                 else:
                     report.steps += [(stage, outcome.stages.get(stage, 0.0)) for stage in ("capture", "change", "wait", "verify")]
                     report.verified = bool(outcome.verified)

@@ -60,7 +60,11 @@ class WaitFailed(OperationFailed):
 
 
 class VerificationFailed(OperationFailed):
-    """Post-rollback verification found a failing check."""
+    """Post-rollback verification found a failing check (``result``: the checks, when known)."""
+
+    def __init__(self, message: str, hint: str | None = None, result: object = None) -> None:
+        super().__init__(message, hint)
+        self.result = result
 
 
 class Refused(OperationFailed):

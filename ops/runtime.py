@@ -9,12 +9,27 @@ from typing import TYPE_CHECKING, Any, Callable, Mapping
 from ops.aws import session as aws_session
 from ops.aws.session import Aws, Identity
 from ops.config import Settings, load
+from ops.errors import UsageError
 
 if TYPE_CHECKING:
     from botocore.client import BaseClient
     from invoke import Config
 
 Say = Callable[[str], None]  # where a command prints its progress (print, or a collector in the drill)
+
+
+class AccountMismatch(UsageError):
+    """The caller is in another account than ``aws.account_id`` (a wrong profile): nothing was done."""
+
+    def __init__(self, identity: Identity, expected: str) -> None:
+        self.identity = identity
+        self.expected = expected
+        super().__init__(
+            f"wrong AWS account: the caller {identity.arn} is in account {identity.account}, but aws.account_id is "
+            f"{expected}: nothing was done",
+            "check the profile (aws.profile, AWS_PROFILE) or the credentials in the environment; "
+            "aws.account_id in invoke.yaml names the account this toolkit may change",
+        )
 
 
 @dataclass
@@ -37,9 +52,14 @@ class Runtime:
         return self.aws.client(name)
 
     def identity(self) -> Identity:
-        """The caller (``sts get-caller-identity``), asked once per process."""
+        """The caller (``sts get-caller-identity``), asked once per process; with ``aws.account_id`` set, a
+        caller in another account is AccountMismatch (exit 2) before any other AWS call is made."""
         if self._identity is None:
-            self._identity = self.aws.identity()
+            found = self.aws.identity()
+            expected = self.settings.aws.account_id
+            if expected and found.account != expected:
+                raise AccountMismatch(found, expected)
+            self._identity = found
         return self._identity
 
     def announce(self) -> Identity:

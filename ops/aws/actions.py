@@ -54,15 +54,24 @@ ACTIONS: tuple[Action, ...] = (
     Action("ecr", "describe_images", Scope.REPOSITORIES, why="image tags resolved to digests"),
     Action("logs", "filter_log_events", Scope.LOG_GROUPS, why="capture and triage read the logs"),
     Action("application-autoscaling", "describe_scalable_targets", Scope.ANY, why="the worker's auto scaling"),
+    Action("ecs", "list_service_deployments", Scope.SERVICES, why="deployment history: the rollback target"),
+    Action("ecs", "describe_service_deployments", Scope.SERVICE_DEPLOYMENTS, why="the release in flight"),
+    Action("ecs", "describe_service_revisions", Scope.SERVICE_REVISIONS, why="recorded images and digests"),
+    Action("ssm", "get_parameter", Scope.LOCK, why="who holds the rollback lock"),
     Action("ecs", "update_service", Scope.SERVICES, changes=True, why="Options 1-4 and restart"),
     Action("ecs", "register_task_definition", Scope.ANY, changes=True, why="Option 2's copy with another image"),
     Action("ecs", "tag_resource", Scope.WORKER, changes=True, why="worker.stop remembers the count"),
     Action("ecs", "untag_resource", Scope.WORKER, changes=True, why="worker.start forgets it"),
     Action("application-autoscaling", "register_scalable_target", Scope.ANY, changes=True,
            why="suspend / resume the worker's auto scaling"),
+    Action("ecs", "stop_service_deployment", Scope.SERVICE_DEPLOYMENTS, changes=True,
+           why="native rollback of a release in flight"),
+    Action("ssm", "put_parameter", Scope.LOCK, changes=True, why="take the rollback lock"),
+    Action("ssm", "delete_parameter", Scope.LOCK, changes=True, why="release (or break) the rollback lock"),
 )
 
 # (client, operation) pairs a plan may contain. Everything else (delete_service, deregistering task
-# definitions, anything outside ECS / Application Auto Scaling / the lock) is refused before it runs.
+# definitions, anything outside ECS, Application Auto Scaling and the lock's SSM parameter) is refused
+# before it runs.
 ALLOWED: frozenset[tuple[str, str]] = frozenset((a.client, a.operation) for a in ACTIONS if a.changes)
 KNOWN: frozenset[tuple[str, str]] = frozenset((a.client, a.operation) for a in ACTIONS)

@@ -98,7 +98,7 @@ def connect(settings: AwsSettings) -> Aws:
     return Aws(settings=settings, session=session)
 
 
-def _login_hint(profile: str | None) -> str:
+def login_hint(profile: str | None) -> str:
     if profile:
         return f"run `aws sso login --profile {profile}`, then try again"
     return "run `aws sso login` (or export fresh credentials), then try again"
@@ -115,7 +115,7 @@ def _client_error(exc: ClientError, profile: str | None) -> ToolkitError:
             f"ask for permission to call {operation}, or use another profile (aws.profile)",
         )
     if code in _EXPIRED:
-        return CredentialsError(f"AWS rejected the credentials ({code}): {message}", _login_hint(profile))
+        return CredentialsError(f"AWS rejected the credentials ({code}): {message}", login_hint(profile))
     if code == "ClusterNotFoundException":
         return NotFound(f"ECS cluster not found ({operation}): {message}", "check ecs.cluster in invoke.yaml and aws.region")
     if code == "ServiceNotFoundException":
@@ -133,11 +133,11 @@ def translate(exc: BaseException, profile: str | None = None) -> ToolkitError:
             f"create it with `aws configure sso --profile {profile}`, or set aws.profile to null in invoke.yaml",
         )
     if isinstance(exc, _SSO_ERRORS):
-        return CredentialsError(f"the AWS SSO session for profile {profile!r} is expired or missing", _login_hint(profile))
+        return CredentialsError(f"the AWS SSO session for profile {profile!r} is expired or missing", login_hint(profile))
     if isinstance(exc, (NoCredentialsError, PartialCredentialsError)):
         return CredentialsError(
             "no AWS credentials found",
-            f"{_login_hint(profile)}; or set AWS_PROFILE / AWS_ACCESS_KEY_ID in the environment",
+            f"{login_hint(profile)}; or set AWS_PROFILE / AWS_ACCESS_KEY_ID in the environment",
         )
     if isinstance(exc, NoRegionError):
         return CredentialsError("no AWS region configured", "set aws.region in invoke.yaml")

@@ -12,7 +12,7 @@ from ops.change.api import update_step
 from ops.change.diff import plan_diff
 from ops.change.moved_tag import primary_digests
 from ops.change.runner import Options, Outcome, Phase, run
-from ops.change.services import read_pair, refuse_while_rolling
+from ops.change.services import Pair, read_pair, refuse_while_rolling
 from ops.change.steps import NEW_REVISION, REGISTERED, ContainerImage, Plan, Step
 from ops.checks.wait import Goal
 from ops.errors import NotFound, UsageError
@@ -106,17 +106,22 @@ def option2_plan(cluster: str, api: Service, described: dict[str, Any], containe
     return Plan(title=f"Option 2: roll back {api.name} to image {image}", steps=[register, deploy])
 
 
-def rollback_image(rt: Runtime, request: ImageRequest, options: Options, say: Say = print) -> Outcome:
-    """Option 2 end to end: the image is checked in ECR before anything is registered."""
+def image_phase(rt: Runtime, pair: Pair, request: ImageRequest, say: Say) -> Phase:
+    """Option 2's checks and plan: the image is checked in ECR before anything is registered."""
     ref = parse_image_flag(request.image)
-    pair = read_pair(rt)
     refuse_while_rolling(pair.worker, f"roll back {pair.api.name}", request.force, say)
     described = base_task_definition(rt.ecs, pair.api, request.from_revision, rt.settings.api_service.family or "")
     name = pick_container(described["taskDefinition"], request.container)
     resolution = check_image_exists(rt.client("ecr"), ref, rt.identity().account, say)
     plan = option2_plan(rt.settings.cluster, pair.api, described, name, ref, resolution.digest)
     plan.notes = _diff(rt, pair.api, described, plan.steps[0], name, resolution.digest)
-    return run(rt, TASK, plan.title, [Phase(plan, [Goal(pair.api.name)])], options, say=say)
+    return Phase(plan, [Goal(pair.api.name)])
+
+
+def rollback_image(rt: Runtime, request: ImageRequest, options: Options, say: Say = print) -> Outcome:
+    """Option 2 end to end."""
+    phase = image_phase(rt, read_pair(rt), request, say)
+    return run(rt, TASK, phase.plan.title, [phase], options, say=say)
 
 
 def _diff(rt: Runtime, api: Service, described: dict[str, Any], register: Step, container: str,

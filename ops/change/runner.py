@@ -1,27 +1,30 @@
-"""One mutating run, in the runbook's order: print the plan -> confirm -> capture -> execute each step
-(audited) -> wait -> verify. A failure or Ctrl-C half-way says what changed and what to do next.
+"""One mutating run, in the runbook's order: print the plan -> confirm -> take the lock -> capture ->
+execute each step (audited) -> wait -> verify -> release the lock. A failure, Ctrl-C or SIGTERM
+half-way says what changed and what to do next (``aftermath``), and the lock is released on every path.
 
-This is the only code that executes a ``Step``; the command modules (``api``, ``image``, ``worker``,
-``full``) only build plans and hand them here.
+The command modules (``api``, ``image``, ``worker``, ``full``) only build plans and hand them here;
+``execute`` makes the calls.
 """
 from __future__ import annotations
 
 import sys
 import time
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Callable, Sequence
 
 from botocore.exceptions import BotoCoreError, ClientError
 
-from ops.aws.ecs import describe_services
-from ops.aws.session import translate
+from ops.change import lock
+from ops.change.aftermath import aftermath, stopped
 from ops.change.audit import AUDIT_FILE, Audit
+from ops.change.execute import Executed, execute
 from ops.change.steps import NEW_REVISION, Plan, Step
 from ops.checks.capture import run_capture
-from ops.checks.verify import render_table, run_checks, token_from_env
-from ops.checks.wait import Goal, progress_line, wait_for
+from ops.checks.verify import VerifyResult, render_table, run_checks, token_from_env
+from ops.checks.wait import Goal, wait_for
 from ops.errors import Interrupted, OperationFailed, ToolkitError, UsageError, VerificationFailed
+from ops.notify import Change, Event, Notifier
 from ops.runtime import Runtime, Say
 
 
@@ -33,6 +36,7 @@ class Options:
     dry_run: bool = False
     wait: bool = True
     timeout: float | None = None
+    break_lock: bool = False  # remove a stale rollback lock (older than lock.stale_after) first
 
 
 @dataclass
@@ -44,19 +48,12 @@ class Phase:
 
 
 @dataclass
-class Executed:
-    """What a plan execution did so far (for the report, and for Ctrl-C / failure messages)."""
-
-    done: list[Step] = field(default_factory=list)
-    registered_arn: str | None = None
-
-
-@dataclass
 class Outcome:
     executed: Executed = field(default_factory=Executed)
     capture: Path | None = None
     seconds: dict[str, float] = field(default_factory=dict)  # per service: time to a steady state
     verified: bool | None = None
+    verification: VerifyResult | None = None
     stages: dict[str, float] = field(default_factory=dict)  # capture, change, wait, verify: measured seconds
 
     def timed(self, stage: str, started: float) -> None:
@@ -77,8 +74,9 @@ def combined(title: str, phases: Sequence[Phase]) -> Plan:
     return Plan(title=title, steps=[s for p in phases for s in p.plan.steps], notes=[n for p in phases for n in p.plan.notes])
 
 
-def confirm(plan: Plan, yes: bool, ask: Callable[[str], str] = input, stdin: Any = None) -> None:
-    """Ask on a terminal; without a terminal, only ``--yes`` lets a change through (exit 2)."""
+def confirm(plan: Plan, yes: bool, where: str = "", ask: Callable[[str], str] = input, stdin: Any = None) -> None:
+    """Ask on a terminal (naming ``where``: account, region, cluster); without a terminal, only ``--yes``
+    lets a change through (exit 2)."""
     if yes:
         return
     stream = stdin if stdin is not None else sys.stdin
@@ -88,69 +86,81 @@ def confirm(plan: Plan, yes: bool, ask: Callable[[str], str] = input, stdin: Any
             "pass --yes to run it without a prompt (or --dry-run to only print the plan)",
         )
     try:
-        answer = ask(f"Proceed with {plan.title}? Type 'yes' to continue: ").strip().lower()
+        answer = ask(f"Proceed with {plan.title}{where}? Type 'yes' to continue: ").strip().lower()
     except EOFError:  # Ctrl-D at the prompt: a "no"
         answer = ""
     if answer not in ("y", "yes"):
         raise OperationFailed("not confirmed: nothing was changed")
 
 
-def execute(plan: Plan, client_for: Callable[[str], Any], audit: Audit, progress: Say = print,
-            executed: Executed | None = None) -> Executed:
-    """Run each step in order, auditing each; stop at the first failure (re-raised)."""
-    state = executed if executed is not None else Executed()
-    for step in plan.steps:
-        params = step.resolved_params(state.registered_arn)
-        try:
-            answer = getattr(client_for(step.client), step.operation)(**params)
-        except Exception as exc:  # audited, then re-raised as the task's failure
-            audit.write(step, "failed", str(exc))
-            raise
-        if step.registers:
-            state.registered_arn = answer["taskDefinition"]["taskDefinitionArn"]
-        audit.write(_as_done(step, state.registered_arn), "ok", state.registered_arn or "" if step.registers else "")
-        state.done.append(step)
-        progress(f"  done: {step.summary()}")
-    return state
-
-
-def _as_done(step: Step, registered_arn: str | None) -> Step:
-    """The step as it happened: the new revision's name instead of the placeholder."""
-    if not registered_arn or NEW_REVISION not in step.after:
-        return step
-    name = registered_arn.rsplit("/", 1)[-1]
-    return replace(step, after=name, task_definition=name)
-
-
 def run(rt: Runtime, task_name: str, title: str, phases: Sequence[Phase], options: Options,
         verify: bool = True, say: Say = print) -> Outcome:
-    """Print the whole plan, then (unless --dry-run) confirm, capture, and run each phase."""
+    """Print the whole plan, then (unless --dry-run) confirm, take the lock, capture, and run each phase."""
     settings = rt.settings
     plan = combined(title, phases)
     say(plan.render(settings.aws.region, settings.aws.profile))
     if options.dry_run:
-        say("dry run: nothing was changed")
+        held = lock.note_if_held(rt)
+        if held:
+            say(f"note: {held}: a real run would stop there")
+        say("dry run: nothing was changed (no lock taken, no capture written)")
         return Outcome()
-    confirm(plan, options.yes)
+    identity = rt.identity()
+    confirm(plan, options.yes, f" in AWS account {identity.account}, region {settings.aws.region}, "
+                               f"cluster {settings.cluster}")
+    audit = Audit(Path(settings.capture.dir) / AUDIT_FILE, identity.arn, task_name)
+    notifier = Notifier.for_run(settings, task_name, identity.arn)
     outcome = Outcome()
-    started = time.monotonic()
-    outcome.capture = run_capture(rt, settings.capture.since, settings.capture.since_seconds, progress=say).path
-    outcome.timed("capture", started)
-    say(f"capture complete: {outcome.capture}")
-    audit = Audit(Path(settings.capture.dir) / AUDIT_FILE, rt.identity().arn, task_name)
+    holder = lock.acquire(rt, task_name, plan, audit, options.break_lock, say)
     try:
+        notifier.send("started", changes(plan.steps))
+        _capture_and_change(rt, plan, phases, options, verify, audit, outcome, say)
+    except BaseException as exc:
+        event: Event = "interrupted" if isinstance(exc, (Interrupted, KeyboardInterrupt)) else "failed"
+        detail = exc.message if isinstance(exc, ToolkitError) else type(exc).__name__
+        notifier.send(event, changes(outcome.executed.done, outcome.executed.registered_arn), _path(outcome), detail)
+        raise
+    else:
+        notifier.send("succeeded", changes(outcome.executed.done, outcome.executed.registered_arn), _path(outcome),
+                      "verified" if outcome.verified else "")
+    finally:
+        lock.release(rt, holder, audit, say)
+        notifier.flush()  # the last event is delivered (or warned about) before the task ends
+    if not options.wait:
+        say("not waiting (--no-wait): follow it with `inv wait`, then `inv verify`")
+    return outcome
+
+
+def changes(steps: Sequence[Step], registered_arn: str | None = None) -> list[Change]:
+    """What the channel is told changed: each service's deployment or count (not tags or the lock)."""
+    name = registered_arn.rsplit("/", 1)[-1] if registered_arn else None
+    return [Change(s.service, s.before, name if name and NEW_REVISION in s.after else s.after)
+            for s in steps if s.operation in ("update_service", "stop_service_deployment")]
+
+
+def _path(outcome: Outcome) -> str | None:
+    return str(outcome.capture) if outcome.capture else None
+
+
+def _capture_and_change(rt: Runtime, plan: Plan, phases: Sequence[Phase], options: Options, verify: bool,
+                        audit: Audit, outcome: Outcome, say: Say) -> None:
+    """Capture (a failure stops everything), the phases, the verification; a stop says what changed."""
+    settings = rt.settings
+    try:
+        started = time.monotonic()
+        outcome.capture = run_capture(rt, settings.capture.since, settings.capture.since_seconds, progress=say).path
+        outcome.timed("capture", started)
+        say(f"capture complete: {outcome.capture}")
         _run_phases(rt, phases, options, audit, outcome, say)
         if options.wait and verify:
             started = time.monotonic()
-            outcome.verified = verify_now(rt, say)
+            outcome.verification = verify_now(rt, say)
+            outcome.verified = True
             outcome.timed("verify", started)
     except KeyboardInterrupt:
         raise Interrupted(*aftermath(rt, plan, outcome.executed, "interrupted")) from None
     except (ToolkitError, BotoCoreError, ClientError) as exc:
-        raise _stopped(rt, plan, outcome.executed, exc) from None
-    if not options.wait:
-        say("not waiting (--no-wait): follow it with `inv wait`, then `inv verify`")
-    return outcome
+        raise stopped(rt, plan, outcome.executed, exc) from None
 
 
 def _run_phases(rt: Runtime, phases: Sequence[Phase], options: Options, audit: Audit, outcome: Outcome,
@@ -169,19 +179,9 @@ def _run_phases(rt: Runtime, phases: Sequence[Phase], options: Options, audit: A
             outcome.timed("wait", started)
 
 
-def _stopped(rt: Runtime, plan: Plan, executed: Executed, exc: BaseException) -> ToolkitError:
-    """The error to raise after a failure half-way: its message followed by what changed and what to do."""
-    error = translate(exc, rt.settings.aws.profile)
-    if isinstance(error, VerificationFailed):
-        return error
-    message, hint = aftermath(rt, plan, executed, error.message)
-    error.message, error.hint = message, hint
-    error.exit_code = 1 if executed.done else error.exit_code
-    return error
-
-
-def verify_now(rt: Runtime, say: Say) -> bool:
-    """The Post-Rollback Verification; without a token the allocation test is skipped, and said."""
+def verify_now(rt: Runtime, say: Say) -> VerifyResult:
+    """The Post-Rollback Verification; without a token the allocation test is skipped, and said.
+    A failing check raises VerificationFailed carrying the result."""
     token = token_from_env(rt.settings)
     if token is None:
         say(f"note: {rt.settings.api.token_env} is not set: the allocation test is skipped")
@@ -192,43 +192,8 @@ def verify_now(rt: Runtime, say: Say) -> bool:
         raise VerificationFailed(
             f"verification failed: {', '.join(failed)}",
             "the change was made; see `inv status` and `inv triage` for what to do next",
+            result=result,
         )
-    return True
+    return result
 
 
-def aftermath(rt: Runtime, plan: Plan, executed: Executed, reason: str) -> tuple[str, str]:
-    """The message and hint after a run stopped: what changed, the state now, finish/undo commands."""
-    done = executed.done
-    lines = [f"{reason}"]
-    if not done:
-        lines.append("nothing was changed in AWS")
-    else:
-        lines.append("changed so far:")
-        lines += [f"  - {s.summary()}" for s in done]
-    remaining = [s for s in plan.steps if s not in done]
-    if remaining:
-        lines.append("not done:")
-        lines += [f"  - {s.summary()}" for s in remaining]
-    lines += _state_lines(rt)
-    return "\n".join(lines), _next_steps(rt, done, remaining)
-
-
-def _state_lines(rt: Runtime) -> list[str]:
-    try:
-        services = describe_services(rt.ecs, rt.settings.cluster, [s.service for s in rt.settings.services])
-    except (ToolkitError, BotoCoreError, ClientError):
-        return ["(could not read the services' state)"]
-    return ["state now:"] + [f"  {progress_line(s)}" for s in services.values()]
-
-
-def _next_steps(rt: Runtime, done: list[Step], remaining: list[Step]) -> str:
-    region, profile = rt.settings.aws.region, rt.settings.aws.profile
-    parts = []
-    if remaining:
-        parts.append("to finish, run the rest: " + " ; ".join(s.cli(region, profile) for s in remaining))
-    if done:
-        parts.append("to watch it settle: inv wait, then inv verify")
-        undo = [s.undo for s in reversed(done) if s.undo]
-        if undo:
-            parts.append("to undo: " + " ; ".join(dict.fromkeys(undo)))
-    return "\n  -> ".join(parts) if parts else "nothing to finish or undo"

@@ -9,6 +9,7 @@ from botocore.exceptions import BotoCoreError, ClientError
 
 from ops.aws.ecr import parse_image_lenient, short_digest
 from ops.aws.ecs import Service, describe_services, running_tasks_by_service, short_td
+from ops.change.lock import Holder, holder_json, read_holder
 from ops.report import table
 from ops.runtime import Runtime
 
@@ -121,27 +122,40 @@ class Snapshot:
     services: dict[str, Service]
     images: dict[str, Any]
     notes: list[str] = field(default_factory=list)
+    lock: Holder | None = None
 
     def to_json(self) -> dict[str, Any]:
-        """The contract's ``{"services": [...]}`` (deployments carry image digests as additions)."""
-        return {"services": [with_images(s.to_json(), self.images[n]) for n, s in self.services.items()]}
+        """The contract's ``{"services": [...]}`` (deployments carry image digests) and the held ``lock``."""
+        return {"services": [with_images(s.to_json(), self.images[n]) for n, s in self.services.items()],
+                "lock": holder_json(self.lock)}
 
 
 def gather(rt: Runtime) -> Snapshot:
     """One describe_services for both services, and (at the same time) their running tasks; then a
     task definition only for a deployment none of whose tasks run."""
     names = [s.service for s in rt.settings.services]
-    with ThreadPoolExecutor(max_workers=2, thread_name_prefix="status") as pool:  # boto3 clients are thread-safe
+    with ThreadPoolExecutor(max_workers=3, thread_name_prefix="status") as pool:  # boto3 clients are thread-safe
         tasks_future = pool.submit(running_tasks_or_note, rt.ecs, rt.settings.cluster, names)
+        lock_future = pool.submit(_lock_or_note, rt)
         services = describe_services(rt.ecs, rt.settings.cluster, names)
         tasks, notes = tasks_future.result()
+        holder, lock_notes = lock_future.result()
     images, more_notes = images_per_deployment(rt.ecs, services.values(), tasks)
-    return Snapshot(services=services, images=images, notes=notes + more_notes)
+    return Snapshot(services=services, images=images, notes=notes + more_notes + lock_notes, lock=holder)
+
+
+def _lock_or_note(rt: Runtime) -> tuple[Holder | None, list[str]]:
+    try:
+        return read_holder(rt), []
+    except (ClientError, BotoCoreError) as exc:
+        return None, [f"cannot read the rollback lock {rt.settings.lock.parameter} ({_reason(exc)})"]
 
 
 def render(snapshot: Snapshot, events: int) -> str:
     """The tables and the last ``events`` service events of each service."""
     lines = [services_table(snapshot.services.values())]
+    if snapshot.lock is not None:
+        lines += ["", f"ROLLBACK LOCK held by {snapshot.lock.describe()}: another rollback may be running"]
     for name, service in snapshot.services.items():
         count = len(service.deployments)
         lines += ["", f"{name}: {count} deployment{'' if count == 1 else 's'}",

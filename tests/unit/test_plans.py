@@ -187,8 +187,10 @@ def test_never_delete_the_worker_service() -> None:
 
 def test_only_ecs_and_scaling_calls_no_terraform_no_code() -> None:
     """DO NOT roll back Terraform state / make code changes: only ECS service, task definition
-    and scaling calls are executable; anything else (S3 state, ECR pushes, CodeBuild) is refused."""
-    assert {client for client, _ in ALLOWED} == {"ecs", "application-autoscaling"}
+    and scaling calls (and the lock's SSM parameter) are executable; anything else (S3 state, ECR
+    pushes, CodeBuild) is refused."""
+    assert {client for client, _ in ALLOWED} == {"ecs", "application-autoscaling", "ssm"}
+    assert {op for client, op in ALLOWED if client == "ssm"} == {"put_parameter", "delete_parameter"}  # the lock
     for client, operation in [("s3", "put_object"), ("dynamodb", "delete_item"), ("ecr", "put_image"),
                               ("codebuild", "start_build"), ("ecs", "deregister_task_definition")]:
         with pytest.raises(ForbiddenStep):

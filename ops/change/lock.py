@@ -1,0 +1,225 @@
+"""The rollback lock: one SSM parameter, created with ``put_parameter(Overwrite=False)`` so that of two
+operators exactly one gets it. Taking, breaking and releasing it are plan steps like any other change
+(allowlisted, executed and audited by the runner)."""
+from __future__ import annotations
+
+import json
+import os
+import socket
+import sys
+import uuid
+from dataclasses import dataclass
+from datetime import datetime, timezone
+from typing import Any
+
+from botocore.exceptions import BotoCoreError, ClientError
+
+from ops.aws.session import translate
+from ops.change.audit import Audit
+from ops.change.execute import execute
+from ops.change.steps import Plan, Step
+from ops.errors import OperationFailed, ToolkitError
+from ops.runtime import Runtime, Say
+
+LOCK = "rollback lock"
+
+
+@dataclass(frozen=True)
+class Holder:
+    """Who holds the lock: the parameter's JSON value."""
+
+    caller: str
+    task: str
+    host: str
+    pid: int
+    started_at: datetime
+    token: str  # this run's random id: release deletes only a lock that is still ours
+    plan: tuple[str, ...] = ()
+
+    def value(self) -> str:
+        return json.dumps({"caller": self.caller, "task": self.task, "host": self.host, "pid": self.pid,
+                           "startedAt": self.started_at.isoformat(timespec="seconds"), "token": self.token,
+                           "plan": list(self.plan)})
+
+    @classmethod
+    def parse(cls, text: str) -> "Holder":
+        """The holder a parameter value names (an unreadable value is a holder of unknown age)."""
+        try:
+            data = json.loads(text)
+            started = datetime.fromisoformat(str(data["startedAt"]))
+            return cls(str(data.get("caller", "?")), str(data.get("task", "?")), str(data.get("host", "?")),
+                       int(data.get("pid", 0)), started if started.tzinfo else started.replace(tzinfo=timezone.utc),
+                       str(data.get("token", "")), tuple(str(s) for s in data.get("plan", [])))
+        except (ValueError, KeyError, TypeError):
+            return cls("?", "?", "?", 0, datetime.fromtimestamp(0, timezone.utc), "", ())
+
+    def age(self, now: datetime | None = None) -> float:
+        return ((now or datetime.now(timezone.utc)) - self.started_at).total_seconds()
+
+    def gone(self) -> bool:
+        """The holder ran on this host and its process no longer exists (it cannot release the lock any more)."""
+        if self.host != socket.gethostname() or self.pid <= 0:
+            return False
+        try:
+            os.kill(self.pid, 0)
+        except ProcessLookupError:
+            return True
+        except PermissionError:
+            return False
+        return False
+
+    def describe(self) -> str:
+        return (f"{self.caller} ({self.task} on {self.host}, pid {self.pid}) since "
+                f"{self.started_at:%Y-%m-%d %H:%M:%S} UTC, {_duration(self.age())} ago")
+
+
+class LockHeld(OperationFailed):
+    """Someone else's rollback holds the lock: nothing was changed."""
+
+
+def _duration(seconds: float) -> str:
+    seconds = max(0, int(seconds))
+    if seconds < 120:
+        return f"{seconds}s"
+    if seconds < 7200:
+        return f"{seconds // 60}m"
+    return f"{seconds // 3600}h{seconds % 3600 // 60:02d}m"
+
+
+def new_holder(rt: Runtime, task: str, plan: Plan) -> Holder:
+    return Holder(rt.identity().arn, task, socket.gethostname(), os.getpid(), datetime.now(timezone.utc),
+                  uuid.uuid4().hex, tuple(s.summary() for s in plan.steps))
+
+
+def read_holder(rt: Runtime) -> Holder | None:
+    """The current holder, or None when the lock is free."""
+    ssm = rt.client("ssm")
+    try:
+        answer = ssm.get_parameter(Name=rt.settings.lock.parameter)
+    except ssm.exceptions.ParameterNotFound:
+        return None
+    return Holder.parse(str(answer.get("Parameter", {}).get("Value", "")))
+
+
+def take_step(rt: Runtime, holder: Holder) -> Step:
+    name = rt.settings.lock.parameter
+    return Step(
+        service=rt.settings.api_service.service, action=f"take the {LOCK}", client="ssm", operation="put_parameter",
+        params={"Name": name, "Value": holder.value(), "Type": "String", "Overwrite": False,
+                "Description": "sandbox-broker rollback toolkit: one rollback at a time"},
+        before="free", after=f"held by {holder.caller}", undo=release_command(rt),
+    )
+
+
+def release_step(rt: Runtime, holder: Holder, action: str = f"release the {LOCK}") -> Step:
+    return Step(
+        service=rt.settings.api_service.service, action=action, client="ssm", operation="delete_parameter",
+        params={"Name": rt.settings.lock.parameter}, before=f"held by {holder.caller}", after="free",
+    )
+
+
+def release_command(rt: Runtime) -> str:
+    """The ``aws`` command that removes the lock by hand."""
+    s = rt.settings
+    profile = f" --profile {s.aws.profile}" if s.aws.profile else ""
+    return f"aws ssm delete-parameter --name {s.lock.parameter} --region {s.aws.region}{profile}"
+
+
+def held_error(rt: Runtime, holder: Holder) -> LockHeld:
+    stale = holder.age() > rt.settings.lock.stale_after or holder.gone()
+    hint = ("it looks abandoned: pass --break-lock to remove it" if stale else
+            f"wait for it to finish (see `inv status`); --break-lock removes a lock older than "
+            f"{int(rt.settings.lock.stale_after)}s (lock.stale_after)")
+    return LockHeld(f"the {LOCK} ({rt.settings.lock.parameter}) is held by {holder.describe()}: nothing was changed",
+                    hint)
+
+
+def breakable(rt: Runtime, holder: Holder) -> bool:
+    """Old enough (``lock.stale_after``), or its process on this host is gone."""
+    return holder.age() > rt.settings.lock.stale_after or holder.gone()
+
+
+def is_taken(exc: BaseException) -> bool:
+    """``put_parameter(Overwrite=False)`` lost the race: the parameter exists."""
+    return isinstance(exc, ClientError) and exc.response.get("Error", {}).get("Code") == "ParameterAlreadyExists"
+
+
+def still_ours(rt: Runtime, holder: Holder) -> bool | None:
+    """Whether the lock still names this run (None: cannot tell)."""
+    try:
+        current = read_holder(rt)
+    except (BotoCoreError, ClientError):
+        return None
+    return current is not None and current.token == holder.token
+
+
+def note_if_held(rt: Runtime) -> str | None:
+    """For ``--dry-run`` and ``inv status``: who holds the lock, or None (unreadable is said too)."""
+    try:
+        holder = read_holder(rt)
+    except (BotoCoreError, ClientError) as exc:
+        code = exc.response.get("Error", {}).get("Code") if isinstance(exc, ClientError) else type(exc).__name__
+        return f"cannot read the {LOCK} {rt.settings.lock.parameter} ({code})"
+    if holder is None:
+        return None
+    return f"the {LOCK} is held by {holder.describe()}"
+
+
+def holder_json(holder: Holder | None) -> dict[str, Any] | None:
+    """``inv status --json``'s ``lock`` key."""
+    if holder is None:
+        return None
+    return {"caller": holder.caller, "task": holder.task, "host": holder.host, "pid": holder.pid,
+            "startedAt": holder.started_at.isoformat(timespec="seconds"), "ageSeconds": int(holder.age())}
+
+
+def acquire(rt: Runtime, task: str, plan: Plan, audit: Audit, break_lock: bool, say: Say) -> Holder:
+    """Take the rollback lock (a step, audited); held by someone else: LockHeld, nothing changed."""
+    holder = new_holder(rt, task, plan)
+    for attempt in range(3):
+        try:
+            execute(Plan("lock", [take_step(rt, holder)]), rt.client, audit, _quiet)
+            say(f"took the {LOCK} {rt.settings.lock.parameter}")
+            return holder
+        except ClientError as exc:
+            if not is_taken(exc):
+                raise
+        current = read_holder(rt)
+        if current is None:
+            continue  # released between our attempt and the read: try again
+        if not break_lock or attempt > 0:
+            raise held_error(rt, current)
+        if not breakable(rt, current):
+            raise LockHeld(
+                f"refusing to break the {LOCK}: it is held by {current.describe()}, younger than stale_after "
+                f"({int(rt.settings.lock.stale_after)}s), and its process is not known to be gone: nothing was changed",
+                "wait for it to finish (see `inv status`), or ask its holder")
+        say(f"breaking the stale {LOCK}: removing {rt.settings.lock.parameter}, held by {current.describe()}"
+            + (f"; its plan: {'; '.join(current.plan)}" if current.plan else ""))
+        execute(Plan("break", [release_step(rt, current, f"break the stale {LOCK}")]), rt.client, audit, _quiet)
+    raise LockHeld(f"could not take the {LOCK}: it keeps changing hands: nothing was changed",
+                        "see `inv status`, then try again")
+
+
+def release(rt: Runtime, holder: Holder, audit: Audit, say: Say) -> None:
+    """Release the lock if it is still ours; a release that fails is said, with the command to do it by hand."""
+    manual = release_command(rt)
+    try:
+        if still_ours(rt, holder) is False:
+            _warn(f"the {LOCK} is no longer this run's (someone broke it): left as it is")
+            return
+        execute(Plan("unlock", [release_step(rt, holder)]), rt.client, audit, _quiet)
+        say(f"released the {LOCK}")
+    except (ToolkitError, BotoCoreError, ClientError) as exc:
+        error = translate(exc, rt.settings.aws.profile)
+        _warn(f"could not release the {LOCK} ({error.message}): remove it by hand: {manual}")
+    except KeyboardInterrupt:
+        _warn(f"interrupted while releasing the {LOCK}: remove it by hand: {manual}")
+
+
+def _quiet(_: str) -> None:
+    """Lock steps are audited but not announced as changes to the services."""
+
+
+def _warn(message: str) -> None:
+    print(f"warning: {message}", file=sys.stderr, flush=True)
