@@ -155,6 +155,54 @@ def revisions(c: Context, json: bool = False, limit: str = "10") -> dict[str, An
     return document
 
 
+@task(help={"json": JSON_HELP, "junit": "also write a JUnit XML report (one test case per check) to FILE"})
+@cli.edge
+def preflight(c: Context, json: bool = False, junit: str | None = None) -> dict[str, Any]:
+    """Is the rollback plan still valid right now? Permissions, target, images, lock... (read-only)."""
+    from ops import report
+    from ops.checks import preflight as preflight_mod
+    from ops.checks.junit import write_report
+    from ops.runtime import AccountMismatch
+
+    rt = runtime(c)
+    try:
+        rt.announce()  # the caller line first, as every AWS task prints it
+    except AccountMismatch:
+        pass  # reported as the failed `caller` check, then exit 2
+    found = preflight_mod.run(rt)
+    document = found.to_json()
+    if json:
+        report.emit_json(document)
+    else:
+        print(preflight_mod.render(found), flush=True)
+    if junit:
+        write_report(preflight_mod.junit(found), junit)
+        print(f"JUnit report written to {junit}", file=sys.stderr, flush=True)
+    if found.wrong_account is not None:  # exit 2, as every AWS task does for the wrong account
+        raise found.wrong_account
+    if not found.ok:
+        raise OperationFailed(f"preflight: {found.summary()}")
+    return document
+
+
+@task(pre=[whoami])
+@cli.edge
+def iam_policy(c: Context) -> dict[str, Any]:
+    """Print the least-privilege IAM policy (JSON) for every action the toolkit calls, scoped to this cluster."""
+    from ops import report
+    from ops.aws.ecs import describe_services, describe_task_definition
+    from ops.aws.policy import document
+    from ops.checks.permissions import where_for
+
+    rt = runtime(c)
+    api = rt.settings.api_service.service
+    service = describe_services(rt.ecs, rt.settings.cluster, [api])[api]
+    definition = describe_task_definition(rt.ecs, service.task_definition)["taskDefinition"]
+    policy = document(where_for(rt, rt.identity().account, definition))
+    report.emit_json(policy)
+    return policy
+
+
 MUTATION_HELP = {
     "yes": "do not ask for confirmation (needed when standard input is not a terminal)",
     "dry_run": "print the exact calls and the equivalent aws CLI commands; change nothing",
@@ -353,5 +401,6 @@ worker = Collection("worker")
 worker.add_task(worker_stop, name="stop")
 worker.add_task(worker_start, name="start")
 
-ns = Collection(whoami, status, capture, verify, triage, revisions, guard, wait_task, sandbox, drill, rollback, worker)
+ns = Collection(whoami, status, capture, verify, triage, revisions, preflight, iam_policy, guard, wait_task, sandbox,
+                drill, rollback, worker)
 ns.configure(config_mod.DEFAULTS)
