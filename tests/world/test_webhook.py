@@ -10,6 +10,7 @@ from collections.abc import Iterator
 import pytest
 import requests
 
+from ops.sandbox import World
 from ops.sandbox.webhook import WebhookReceiver
 
 MESSAGE = {"text": "sandbox-broker rollback started", "event": "started", "task": "rollback.api"}
@@ -103,3 +104,14 @@ def test_wait_for_times_out_and_get_is_not_recorded(hook: WebhookReceiver) -> No
         hook.wait_for(1, timeout=0.3)
     assert 0.3 <= time.monotonic() - started < 2
 
+
+def test_the_world_owns_one_and_env_points_at_it() -> None:
+    with World(rollout_seconds=1.0) as world:
+        url = world.env()["SANDBOX_BROKER_ROLLBACK_WEBHOOK"]
+        assert url == world.webhook_url
+        requests.post(url, json=MESSAGE, timeout=5)
+        assert [d.json for d in world.webhook.wait_for(1)] == [MESSAGE]
+    with socket.socket() as sock:
+        assert sock.connect_ex(("127.0.0.1", port_of(url))) != 0
+    with pytest.raises(RuntimeError, match="not running"):
+        _ = world.webhook_url
