@@ -27,6 +27,7 @@ from .api import BrokerApiServer
 from .aws import AwsServer
 from .broker import BrokerModel, Observation
 from .faults import FaultInjector, FaultRule
+from .logfilter import LogFilter
 from .registry import Release, resolve_digest
 from .scenarios import (
     API_CONTAINER, API_LOG_GROUP, API_SERVICE, REGION, SCALABLE_DIMENSION, WORKER_LOG_GROUP,
@@ -126,7 +127,8 @@ class World(CallerAccess):
         )
         self._sim.install()
         self._traffic = LogTraffic(backends.logs)
-        gate = self._start_access(self.scenario.denied_actions, {})
+        gate = self._start_access(self.scenario.denied_actions,
+                                  {"logs:FilterLogEvents": LogFilter(backends.logs).serve})
         self.releases = seed(backends, self._sim, self._traffic, self.scenario, self._behaviours,
                              rollback, datetime.now(timezone.utc))
         self._broker = BrokerModel(self._observe)
