@@ -3,6 +3,7 @@ JSON and query (XML) answers and errors the world sends back itself."""
 
 from __future__ import annotations
 
+import functools
 import io
 import json
 import re
@@ -26,8 +27,15 @@ class Request:
     region: str | None
     action: str | None  # the operation name (X-Amz-Target's suffix or the query Action)
     protocol: Protocol
-    params: dict[str, Any] = field(default_factory=dict)  # JSON body, or query values (first each)
+    body: bytes = b""
     multi: dict[str, list[str]] = field(default_factory=dict)  # query values, all of them
+
+    @functools.cached_property
+    def params(self) -> dict[str, Any]:
+        """The JSON body's members, or each query value (its first); parsed when first asked."""
+        if self.protocol == "json":
+            return _json(self.body)
+        return {k: v[0] for k, v in self.multi.items()}
 
     @property
     def iam_action(self) -> str | None:
@@ -44,13 +52,12 @@ def read_request(environ: dict[str, Any]) -> Request:
     key, region, service = scope.groups() if scope else (None, None, None)
     target = environ.get("HTTP_X_AMZ_TARGET", "")
     if target:
-        return Request(key, service, region, target.rpartition(".")[2], "json", _json(body))
+        return Request(key, service, region, target.rpartition(".")[2], "json", body)
     form = query
     if environ.get("CONTENT_TYPE", "").startswith("application/x-www-form-urlencoded"):
         form = {**query, **parse_qs(body.decode("utf-8", "replace"), keep_blank_values=True)}
     if "Action" in form:
-        first = {k: v[0] for k, v in form.items()}
-        return Request(key, service, region, form["Action"][0], "query", first, form)
+        return Request(key, service, region, form["Action"][0], "query", body, form)
     return Request(key, service, region, None, "other")
 
 
