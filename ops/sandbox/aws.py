@@ -34,8 +34,11 @@ class _QuietHandler(WSGIRequestHandler):
 class AwsServer:
     """A threaded werkzeug server running moto's dispatcher app."""
 
-    def __init__(self, port: int, lock: threading.RLock, faults: FaultInjector) -> None:
-        app = DomainDispatcherApplication(create_backend_app)
+    def __init__(self, port: int, lock: threading.RLock, faults: FaultInjector,
+                 gate: Callable[[WsgiApp], WsgiApp] | None = None) -> None:
+        app: WsgiApp = DomainDispatcherApplication(create_backend_app)
+        if gate is not None:  # IAM enforcement and world-served operations, under the lock
+            app = gate(app)
         self._server: BaseWSGIServer = make_server(
             "127.0.0.1", port, faults.middleware(_locked(app, lock)), threaded=True,
             request_handler=_QuietHandler,

@@ -123,10 +123,11 @@ def cli_env(world: Any, home: Path) -> dict[str, str]:
 
 
 def toolkit_env(world: Any, home: Path, poll: tuple[float, float] | None = None, timeout: float = 120) -> dict[str, str]:
-    """`inv` against ``world``: its endpoint, keys and token, no profile, its API URL, diagnostics in
-    ``home``; ``poll`` = (first, max) wait interval (None: the toolkit's defaults)."""
+    """`inv` against ``world``: its endpoint, role session keys, token and webhook, no profile, its API
+    URL, diagnostics in ``home``; ``poll`` = (first, max) wait interval (None: the toolkit's defaults)."""
     env = isolated_env(home)
-    env.update({k: v for k, v in world.env().items() if k.startswith("AWS_") or k == "SANDBOX_BROKER_API_TOKEN"})
+    env.update({k: v for k, v in world.env().items()
+                if k.startswith("AWS_") or k in ("SANDBOX_BROKER_API_TOKEN", "SANDBOX_BROKER_ROLLBACK_WEBHOOK")})
     env.update({"INVOKE_AWS_PROFILE": "", "INVOKE_API_URL": world.api_url,
                 "INVOKE_CAPTURE_DIR": str(home / "diagnostics"), "INVOKE_WAIT_TIMEOUT": str(int(timeout))})
     if poll is not None:

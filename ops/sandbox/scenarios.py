@@ -41,6 +41,7 @@ class Scenario:
     worker_desired: int = 1
     autoscaling_min: int = 1
     latest_tag: bool = False  # every revision runs ...:latest, and :latest moved to the bad image
+    denied_actions: tuple[str, ...] = ()  # explicitly denied to the on-call role (world.deny)
 
 
 _SCENARIOS = (
@@ -71,6 +72,13 @@ _SCENARIOS = (
         "Every revision runs :latest; :latest moved to the bad release, so redeploying :8 stays bad.",
         api_release="errors",
         latest_tag=True,
+    ),
+    Scenario(
+        "missing-permission",
+        "API :9 serves errors as in api-bad-release, and the on-call role may not ecs:UpdateService "
+        "(an explicit Deny in its policy).",
+        api_release="errors",
+        denied_actions=("ecs:UpdateService",),
     ),
 )
 SCENARIOS: tuple[str, ...] = tuple(s.name for s in _SCENARIOS)

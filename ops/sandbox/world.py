@@ -1,4 +1,4 @@
-"""The local rehearsal world: moto ECS/ECR/Logs/STS over HTTP, a rollout simulator, the broker API."""
+"""The local rehearsal world: moto ECS/ECR/Logs/STS/IAM/SSM over HTTP, a rollout simulator, the broker API."""
 
 from __future__ import annotations
 
@@ -23,10 +23,12 @@ from moto.ecr.models import ecr_backends
 from moto.ecs.models import ecs_backends
 from moto.logs.models import logs_backends
 
+from .access import CallerAccess
 from .api import BrokerApiServer
 from .aws import AwsServer
 from .broker import BrokerModel, Observation
 from .faults import FaultInjector, FaultRule
+from .logfilter import LogFilter
 from .registry import Release, resolve_digest
 from .scenarios import (
     API_CONTAINER, API_LOG_GROUP, API_SERVICE, REGION, SCALABLE_DIMENSION, WORKER_LOG_GROUP,
@@ -40,7 +42,7 @@ TICK_SECONDS = 0.1
 _CREDENTIAL_VARS = ("AWS_PROFILE", "AWS_DEFAULT_PROFILE", "AWS_SESSION_TOKEN", "AWS_SECURITY_TOKEN")
 
 
-class World:
+class World(CallerAccess):
     """A production-like sandbox-broker deployment on 127.0.0.1, moving over time.
 
     Only one World may be active per process (moto's backends are process-global); entering
@@ -105,6 +107,7 @@ class World:
             if server is not None:
                 server.stop()
         self._api = self._aws = None
+        self._stop_access()
         with World._active_lock:
             if World._active is self:
                 World._active = None
@@ -125,11 +128,13 @@ class World:
         )
         self._sim.install()
         self._traffic = LogTraffic(backends.logs)
+        gate = self._start_access(self.scenario.denied_actions,
+                                  {"logs:FilterLogEvents": LogFilter(backends.logs).serve})
         self.releases = seed(backends, self._sim, self._traffic, self.scenario, self._behaviours,
                              rollback, datetime.now(timezone.utc))
         self._broker = BrokerModel(self._observe)
         aws_port, api_port = self._ports
-        self._aws = AwsServer(aws_port, self._lock, self._faults)
+        self._aws = AwsServer(aws_port, self._lock, self._faults, gate.middleware)
         self._api = BrokerApiServer(api_port, self._broker, self.token, self._lock)
         self._aws.start()
         self._api.start()
@@ -155,7 +160,7 @@ class World:
 
     @property
     def aws_endpoint(self) -> str:
-        """``http://127.0.0.1:N``: moto, any credentials accepted."""
+        """``http://127.0.0.1:N``: moto; any credentials accepted, the on-call role's checked."""
         return self._require(self._aws).endpoint
 
     @property
@@ -166,8 +171,10 @@ class World:
     def env(self) -> dict[str, str]:
         """This process's environment pointed at the world (for subprocesses and boto3).
 
-        Sets the endpoint, static test keys, the region and the API token; removes
-        AWS_PROFILE and any session token so nothing reaches for real credentials.
+        Sets the endpoint, the on-call role session's keys (AWS_ACCESS_KEY_ID,
+        AWS_SECRET_ACCESS_KEY, AWS_SESSION_TOKEN), the region, the API token and
+        SANDBOX_BROKER_ROLLBACK_WEBHOOK (the world's webhook receiver); removes AWS_PROFILE and
+        any inherited session token so nothing reaches for real credentials.
         """
         env = {k: v for k, v in os.environ.items() if k not in _CREDENTIAL_VARS}
         env.update({
@@ -175,6 +182,7 @@ class World:
             "AWS_SECRET_ACCESS_KEY": "testing", "AWS_DEFAULT_REGION": self.region,
             "AWS_REGION": self.region, "SANDBOX_BROKER_API_TOKEN": self.token,
         })
+        env.update(self._access_env())
         return env
 
     def write_runtime_config(self, path: str | os.PathLike[str]) -> Path:

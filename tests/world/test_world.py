@@ -80,7 +80,7 @@ def ecs(world: World) -> BaseClient:
 
 def test_scenarios_are_named() -> None:
     assert set(SCENARIOS) == {"api-bad-release", "worker-failing", "both-failing",
-                              "worker-stopped", "latest-tag-moved"}
+                              "worker-stopped", "latest-tag-moved", "missing-permission"}
 
 
 def test_seeded_production_matches_the_runbook(world: World, ecs: BaseClient) -> None:

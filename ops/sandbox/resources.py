@@ -1,0 +1,115 @@
+"""Which resource ARNs an AWS request acts on, for IAM evaluation in the world.
+
+Mapped where the request names the resource and the Service Authorization Reference scopes the
+action to it (ECS services, tasks, clusters and service deployments/revisions; ECR repositories;
+CloudWatch Logs log groups and streams; SSM parameters; the principal of SimulatePrincipalPolicy).
+Every other action is evaluated on ``*``: right for actions without resource-level permissions
+(DescribeTaskDefinition, RegisterTaskDefinition, ListTasks by cluster, GetCallerIdentity,
+Application Auto Scaling's targets by namespace), too strict for a policy scoped to a resource
+the world does not map.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+from .wire import Request
+
+Mapper = Callable[[dict[str, Any], str, str], list[str]]
+
+
+def resources_of(request: Request, account: str) -> list[str]:
+    """The ARNs the request acts on (``["*"]`` when not mapped or not named)."""
+    mapper = _MAPPERS.get(request.iam_action or "")
+    region = request.region or "us-east-1"
+    found = mapper(request.params, region, account) if mapper else []
+    return found or ["*"]
+
+
+def _name(value: str, kind: str) -> str:
+    """The last part of an ECS ARN (``.../cluster/NAME``) or the name itself."""
+    return value.rsplit("/", 1)[-1] if value.startswith("arn:") and f":{kind}/" in value else value
+
+
+def _cluster(params: dict[str, Any]) -> str:
+    return _name(str(params.get("cluster") or "default"), "cluster")
+
+
+def _ecs_service(params: dict[str, Any], region: str, account: str, name: str) -> str:
+    if name.startswith("arn:"):
+        return name
+    return f"arn:aws:ecs:{region}:{account}:service/{_cluster(params)}/{name}"
+
+
+def _ecs_services(params: dict[str, Any], region: str, account: str) -> list[str]:
+    names = params.get("services") or [params.get("service") or params.get("serviceName") or ""]
+    return [_ecs_service(params, region, account, str(n)) for n in names if n]
+
+
+def _ecs_tasks(params: dict[str, Any], region: str, account: str) -> list[str]:
+    names = params.get("tasks") or [params.get("task") or ""]
+    return [str(t) if str(t).startswith("arn:")
+            else f"arn:aws:ecs:{region}:{account}:task/{_cluster(params)}/{t}" for t in names if t]
+
+
+def _ecs_clusters(params: dict[str, Any], region: str, account: str) -> list[str]:
+    names = params.get("clusters") or ["default"]
+    return [str(c) if str(c).startswith("arn:") else f"arn:aws:ecs:{region}:{account}:cluster/{c}"
+            for c in names]
+
+
+def _listed(*keys: str) -> Mapper:
+    """ARNs the request passes as they are (service deployments, service revisions)."""
+    def mapper(params: dict[str, Any], region: str, account: str) -> list[str]:
+        found: list[str] = []
+        for key in keys:
+            value = params.get(key)
+            found += [str(v) for v in value] if isinstance(value, list) else [str(value)] if value else []
+        return found
+    return mapper
+
+
+def _ecr_repository(params: dict[str, Any], region: str, account: str) -> list[str]:
+    names = params.get("repositoryNames") or [params.get("repositoryName") or ""]
+    owner = params.get("registryId") or account
+    return [f"arn:aws:ecr:{region}:{owner}:repository/{n}" for n in names if n]
+
+
+def _log_group(params: dict[str, Any], region: str, account: str) -> list[str]:
+    group = params.get("logGroupName") or params.get("logGroupIdentifier") or ""
+    if not group:
+        return []
+    if str(group).startswith("arn:"):
+        group = str(group).split(":log-group:", 1)[-1].removesuffix(":*")
+    stream = params.get("logStreamName") or "*"
+    return [f"arn:aws:logs:{region}:{account}:log-group:{group}:log-stream:{stream}"]
+
+
+def _ssm_parameter(params: dict[str, Any], region: str, account: str) -> list[str]:
+    names = params.get("Names") or [params.get("Name") or ""]
+    return [f"arn:aws:ssm:{region}:{account}:parameter/{str(n).lstrip('/')}" for n in names if n]
+
+
+def _principal(params: dict[str, Any], region: str, account: str) -> list[str]:
+    return [str(params["PolicySourceArn"])] if params.get("PolicySourceArn") else []
+
+
+_ECS_SERVICE_ACTIONS = ("UpdateService", "DescribeServices", "DeleteService", "CreateService",
+                        "ListServiceDeployments")
+_LOG_ACTIONS = ("FilterLogEvents", "GetLogEvents", "DescribeLogStreams", "PutLogEvents",
+                "CreateLogStream", "DeleteLogStream")
+_MAPPERS: dict[str, Mapper] = {
+    **{f"ecs:{a}": _ecs_services for a in _ECS_SERVICE_ACTIONS},
+    "ecs:DescribeTasks": _ecs_tasks, "ecs:StopTask": _ecs_tasks,
+    "ecs:DescribeClusters": _ecs_clusters,
+    "ecs:DescribeServiceDeployments": _listed("serviceDeploymentArns"),
+    "ecs:StopServiceDeployment": _listed("serviceDeploymentArn"),
+    "ecs:DescribeServiceRevisions": _listed("serviceRevisionArns"),
+    **{f"ecr:{a}": _ecr_repository for a in ("DescribeImages", "BatchGetImage", "ListImages",
+                                             "DescribeRepositories", "PutImage", "BatchDeleteImage")},
+    **{f"logs:{a}": _log_group for a in _LOG_ACTIONS},
+    **{f"ssm:{a}": _ssm_parameter for a in ("GetParameter", "GetParameters", "PutParameter",
+                                            "DeleteParameter", "DeleteParameters")},
+    "iam:SimulatePrincipalPolicy": _principal,
+}
