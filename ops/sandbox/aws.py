@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import threading
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Sequence
 from typing import Any
 
 from moto.moto_server.werkzeug_app import DomainDispatcherApplication, create_backend_app
@@ -32,13 +32,14 @@ class _QuietHandler(WSGIRequestHandler):
 
 
 class AwsServer:
-    """A threaded werkzeug server running moto's dispatcher app."""
+    """A threaded werkzeug server running moto's dispatcher app, behind ``layers`` (WSGI middlewares
+    answering what moto lacks, applied in order, under the lock) and fault injection."""
 
     def __init__(self, port: int, lock: threading.RLock, faults: FaultInjector,
-                 gate: Callable[[WsgiApp], WsgiApp] | None = None) -> None:
+                 layers: Sequence[Callable[[WsgiApp], WsgiApp]] = ()) -> None:
         app: WsgiApp = DomainDispatcherApplication(create_backend_app)
-        if gate is not None:  # IAM enforcement and world-served operations, under the lock
-            app = gate(app)
+        for layer in layers:
+            app = layer(app)
         self._server: BaseWSGIServer = make_server(
             "127.0.0.1", port, faults.middleware(_locked(app, lock)), threaded=True,
             request_handler=_QuietHandler,

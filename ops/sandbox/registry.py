@@ -10,7 +10,7 @@ from datetime import datetime, timedelta
 
 from moto.ecr.models import ECRBackend, Image
 
-from .scenarios import API_REVISIONS, REGION, REPOSITORY, Scenario
+from .scenarios import REGION, REPOSITORY, Scenario
 
 MANIFEST_MEDIA_TYPE = "application/vnd.docker.distribution.manifest.v2+json"
 _IMAGE_URI = re.compile(
@@ -55,16 +55,17 @@ def _manifest(revision: int) -> str:
 
 
 def releases(scenario: Scenario, release_time: datetime) -> list[Release]:
-    """The image history: v1..v9, one a day, the last one pushed at ``release_time``.
+    """The image history: v1..vN (N = the scenario's newest revision), one a day, the last one pushed
+    at ``release_time``.
 
     Pinned scenarios tag each build ``vN`` (and the newest also ``latest``). In
     ``latest-tag-moved`` builds were only ever pushed as ``latest``, so every build but the
     newest is untagged now.
     """
     history = []
-    for revision in range(1, API_REVISIONS + 1):
+    for revision in range(1, scenario.api_revisions + 1):
         manifest = _manifest(revision)
-        newest = revision == API_REVISIONS
+        newest = revision == scenario.api_revisions
         if scenario.latest_tag:
             tags: tuple[str, ...] = ("latest",) if newest else ()
         else:
@@ -74,7 +75,7 @@ def releases(scenario: Scenario, release_time: datetime) -> list[Release]:
                 revision=revision,
                 manifest=manifest,
                 digest="sha256:" + hashlib.sha256(manifest.encode()).hexdigest(),
-                pushed_at=release_time - timedelta(days=API_REVISIONS - revision),
+                pushed_at=release_time - timedelta(days=scenario.api_revisions - revision),
                 tags=tags,
             )
         )
@@ -102,6 +103,27 @@ def seed_repository(ecr: ECRBackend, history: list[Release]) -> None:
         repository.images.append(image)
 
 
+def keep_untagged_images(ecr: ECRBackend) -> None:
+    """Make PutImage move a tag as ECR does: the image the tag leaves stays, untagged.
+
+    moto's ``put_image`` deletes that image; ECR keeps it (so a digest recorded in a service revision
+    can still be pulled after ``:latest`` moved on).
+    """
+    original = ecr.put_image
+
+    def put_image(repository_name: str, image_manifest: str, image_tag: str,
+                  image_manifest_mediatype: str | None = None, digest: str | None = None) -> Image:
+        repository = ecr.repositories.get(repository_name)
+        if repository is not None and repository.image_tag_mutability == "MUTABLE":
+            for image in repository.images:
+                if image_tag in image.image_tags and image.image_manifest != image_manifest:
+                    image.image_tags.remove(image_tag)
+                    image.image_tag = image.image_tags[0] if image.image_tags else None  # type: ignore[assignment]
+        return original(repository_name, image_manifest, image_tag, image_manifest_mediatype, digest)
+
+    ecr.put_image = put_image  # type: ignore[method-assign]
+
+
 def resolve_digest(ecr: ECRBackend, image_uri: str) -> str | None:
     """The digest ``image_uri`` resolves to in the simulated ECR now, or None if it cannot."""
     match = _IMAGE_URI.match(image_uri)
@@ -116,3 +138,39 @@ def resolve_digest(ecr: ECRBackend, image_uri: str) -> str | None:
         if match["tag"] in image.image_tags:
             return image.get_image_digest()
     return None
+
+
+def pullable(ecr: ECRBackend, image_uri: str, digest: str | None) -> bool:
+    """Whether a task can pull ``image_uri`` now (by ``digest`` when its deployment resolved one).
+
+    An image in this account's and region's ECR must exist; other registries are not simulated and
+    count as reachable.
+    """
+    match = _IMAGE_URI.match(image_uri)
+    if not match or match["account"] != ecr.account_id or match["region"] != ecr.region_name:
+        return True
+    repository = ecr.repositories.get(match["repo"])
+    if repository is None:
+        return False
+    wanted = digest or match["digest"]
+    if wanted:
+        return any(image.get_image_digest() == wanted for image in repository.images)
+    return any(match["tag"] in image.image_tags for image in repository.images)
+
+
+def expire_images(ecr: ECRBackend, keep: int) -> list[str]:
+    """Put a lifecycle policy keeping the ``keep`` newest images and expire the rest, as ECR would.
+
+    Returns the expired digests.
+    """
+    policy = {"rules": [{
+        "rulePriority": 1, "description": f"Keep only the {keep} most recent images",
+        "selection": {"tagStatus": "any", "countType": "imageCountMoreThan", "countNumber": keep},
+        "action": {"type": "expire"},
+    }]}
+    ecr.put_lifecycle_policy(ecr.account_id, REPOSITORY, json.dumps(policy))
+    repository = ecr.repositories[REPOSITORY]
+    newest_first = sorted(repository.images, key=lambda image: image.image_pushed_at, reverse=True)
+    expired = newest_first[keep:]
+    repository.images = [image for image in repository.images if image not in expired]
+    return [image.get_image_digest() for image in expired]

@@ -80,12 +80,21 @@ VERIFY_DEPLOYMENTS = """aws ecs describe-services \\
   --region eu-central-1 \\
   --profile okta-sso \\
   --query 'services[0].deployments'"""
-# Not in the runbook: what Option 3 needs first, or Application Auto Scaling undoes it.
+# Not in the runbook: what Option 3 needs first where a scaling policy may scale the worker out again
+# (a scale-out alarm does not care about MinCapacity 0: only a suspended policy stays still).
 AUTOSCALING_MIN_ZERO = """aws application-autoscaling register-scalable-target \\
   --service-namespace ecs \\
   --resource-id service/sandbox-broker-cluster/sandbox-broker-worker \\
   --scalable-dimension ecs:service:DesiredCount \\
   --min-capacity 0 \\
+  --region eu-central-1 \\
+  --profile okta-sso"""
+AUTOSCALING_SUSPEND = """aws application-autoscaling register-scalable-target \\
+  --service-namespace ecs \\
+  --resource-id service/sandbox-broker-cluster/sandbox-broker-worker \\
+  --scalable-dimension ecs:service:DesiredCount \\
+  --min-capacity 0 \\
+  --suspended-state DynamicScalingInSuspended=true,DynamicScalingOutSuspended=true,ScheduledScalingSuspended=true \\
   --region eu-central-1 \\
   --profile okta-sso"""
 OPTION4_TARGET = [["sandbox-broker", 2, 2], ["sandbox-broker-worker", 0, 0]]  # Option 4's monitor, done

@@ -19,7 +19,7 @@ API_FAMILY = "sandbox-broker"
 API_CONTAINER = "sandbox-broker-api"
 API_LOG_GROUP = "/ecs/sandbox-broker-api"
 API_REVISIONS = 9
-BAD_API_REVISION = 9
+BAD_API_REVISION = 9  # the default scenarios' current release; the worker always runs this build
 INACTIVE_API_REVISION = 1
 WORKER_SERVICE = "sandbox-broker-worker"
 WORKER_FAMILY = "sandbox-broker-worker"
@@ -36,12 +36,17 @@ class Scenario:
 
     name: str
     description: str
-    api_release: Behaviour = "healthy"  # how the API's current release (:9's image) behaves
+    api_release: Behaviour = "healthy"  # how the API's newest release (:9's image by default) behaves
     worker: Behaviour = "healthy"  # how the worker's image behaves
     worker_desired: int = 1
     autoscaling_min: int = 1
     latest_tag: bool = False  # every revision runs ...:latest, and :latest moved to the bad image
     denied_actions: tuple[str, ...] = ()  # explicitly denied to the on-call role (world.deny)
+    api_revisions: int = API_REVISIONS  # the newest API revision: the release that api_release describes
+    in_flight: bool = False  # the newest release is still rolling out (its predecessor still runs)
+    api_breaker: bool = True  # the API service has a deployment circuit breaker
+    ecr_keep: int | None = None  # an ECR lifecycle policy expired all but this many newest images
+    backlog_alarm: bool = False  # a job-backlog alarm scales the worker out (Application Auto Scaling)
 
 
 _SCENARIOS = (
@@ -79,6 +84,36 @@ _SCENARIOS = (
         "(an explicit Deny in its policy).",
         api_release="errors",
         denied_actions=("ecs:UpdateService",),
+    ),
+    Scenario(
+        "next-release-failing",
+        "API :10 (deployed, SUCCESSFUL for ECS) serves errors; :9 is the last good release, the pinned "
+        "known_good_revision 8 is stale.",
+        api_release="errors",
+        api_revisions=10,
+    ),
+    Scenario(
+        "release-in-flight",
+        "API :10 is still rolling out (service deployment IN_PROGRESS, no circuit breaker) and "
+        "crash-loops while :9's tasks keep serving.",
+        api_release="crash-loop",
+        api_revisions=10,
+        in_flight=True,
+        api_breaker=False,
+    ),
+    Scenario(
+        "target-image-expired",
+        "API :9 serves errors; an ECR lifecycle policy expired every image but :9's, so the pinned target "
+        ":8 cannot start (CannotPullContainerError).",
+        api_release="errors",
+        ecr_keep=1,
+    ),
+    Scenario(
+        "worker-autoscaled",
+        "worker:1 crash-loops; a job-backlog alarm scales it out (Application Auto Scaling) whenever it runs "
+        "no task, unless scaling is suspended.",
+        worker="crash-loop",
+        backlog_alarm=True,
     ),
 )
 SCENARIOS: tuple[str, ...] = tuple(s.name for s in _SCENARIOS)

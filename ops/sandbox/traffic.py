@@ -24,6 +24,11 @@ _API_ERRORS = (
     "ERROR unhandled exception in request handler: AttributeError: 'NoneType' object has no attribute 'lease'",
     "WARN GET /metrics 200 2104ms metrics cache miss",
 )
+_API_CRASH = (
+    "INFO starting sandbox-broker-api",
+    "ERROR fatal: settings: required key 'POOL_LEASE_TTL' missing (KeyError)",
+    "ERROR sandbox-broker-api exited with status 1",
+)
 _WORKER_OK = (
     "INFO job refill_pool done in 812ms",
     "INFO job reap_expired_sandboxes done: 2 reaped",
@@ -44,7 +49,8 @@ def stream_name(container: str, task_id: str) -> str:
 def log_line(container: str, behaviour: Behaviour, rng: random.Random) -> str:
     """One line a container of this behaviour prints."""
     if container == API_CONTAINER:
-        return rng.choice(_API_ERRORS if behaviour == "errors" else _API_OK)
+        lines = {"errors": _API_ERRORS, "crash-loop": _API_CRASH}.get(behaviour, _API_OK)
+        return rng.choice(lines)
     if behaviour in ("crash-loop", "errors"):
         return rng.choice(_WORKER_CRASH)
     return rng.choice(_WORKER_OK)

@@ -16,7 +16,8 @@ from types import TracebackType
 from typing import Any, ClassVar
 
 import yaml
-from moto.applicationautoscaling.models import FakeScalableTarget, applicationautoscaling_backends
+from moto.applicationautoscaling.models import applicationautoscaling_backends
+from moto.cloudwatch.models import cloudwatch_backends
 from moto.core import DEFAULT_ACCOUNT_ID
 from moto.core.base_backend import BackendDict
 from moto.ecr.models import ecr_backends
@@ -25,17 +26,21 @@ from moto.logs.models import logs_backends
 
 from .access import CallerAccess
 from .api import BrokerApiServer
+from .autoscaling import AutoScaling
 from .aws import AwsServer
 from .broker import BrokerModel, Observation
+from .ecs_model import SimulatedTask
 from .faults import FaultInjector, FaultRule
+from .history import DeploymentHistory
+from .history_api import HistoryApi
 from .logfilter import LogFilter
-from .registry import Release, resolve_digest
+from .registry import Release, keep_untagged_images, pullable, resolve_digest
 from .scenarios import (
-    API_CONTAINER, API_LOG_GROUP, API_SERVICE, REGION, SCALABLE_DIMENSION, WORKER_LOG_GROUP,
-    WORKER_SERVICE, Behaviour, BehaviourTable, check_behaviour, get_scenario,
+    API_CONTAINER, API_LOG_GROUP, API_SERVICE, CLUSTER, REGION, WORKER_LOG_GROUP, WORKER_SERVICE,
+    Behaviour, BehaviourTable, check_behaviour, get_scenario,
 )
 from .seed import Backends, seed
-from .simulator import RolloutSimulator, SimulatedTask
+from .simulator import RolloutSimulator
 from .traffic import LogTraffic, Speaker
 
 TICK_SECONDS = 0.1
@@ -71,6 +76,7 @@ class World(CallerAccess):
         self._aws: AwsServer | None = None
         self._api: BrokerApiServer | None = None
         self._sim: RolloutSimulator | None = None
+        self._scaling: AutoScaling | None = None
         self._traffic: LogTraffic | None = None
         self._broker: BrokerModel | None = None
 
@@ -119,12 +125,14 @@ class World(CallerAccess):
             ecr=ecr_backends[self.account_id][self.region],
             logs=logs_backends[self.account_id][self.region],
             autoscaling=applicationautoscaling_backends[self.account_id][self.region],
+            cloudwatch=cloudwatch_backends[self.account_id][self.region],
         )
+        keep_untagged_images(backends.ecr)
         rollback, failures = self._breaker
         self._sim = RolloutSimulator(
             backends.ecs, self._behaviours, lambda uri: resolve_digest(backends.ecr, uri),
-            lambda cluster, service: _scalable_target(backends, cluster, service),
-            self.rollout_seconds, time.monotonic, failures,
+            lambda uri, digest: pullable(backends.ecr, uri, digest),
+            DeploymentHistory(self.region, self.account_id), self.rollout_seconds, time.monotonic, failures,
         )
         self._sim.install()
         self._traffic = LogTraffic(backends.logs)
@@ -132,9 +140,13 @@ class World(CallerAccess):
                                   {"logs:FilterLogEvents": LogFilter(backends.logs).serve})
         self.releases = seed(backends, self._sim, self._traffic, self.scenario, self._behaviours,
                              rollback, datetime.now(timezone.utc))
+        self._scaling = AutoScaling(backends.autoscaling, backends.cloudwatch, self._sim)
+        if self.scenario.backlog_alarm:
+            self._scaling.add_backlog_policy(CLUSTER, WORKER_SERVICE, period=max(0.5, self.rollout_seconds))
         self._broker = BrokerModel(self._observe)
         aws_port, api_port = self._ports
-        self._aws = AwsServer(aws_port, self._lock, self._faults, gate.middleware)
+        self._aws = AwsServer(aws_port, self._lock, self._faults,
+                              [HistoryApi(self._sim, backends.ecs).middleware, gate.middleware])
         self._api = BrokerApiServer(api_port, self._broker, self.token, self._lock)
         self._aws.start()
         self._api.start()
@@ -152,6 +164,7 @@ class World(CallerAccess):
 
     def _tick(self, now: float, elapsed: float) -> None:
         sim, traffic, broker = self._parts()
+        self._require(self._scaling).tick(now)
         sim.tick()
         traffic.tick(now, int(time.time() * 1000), self._speakers())
         broker.tick(elapsed)
@@ -212,6 +225,11 @@ class World(CallerAccess):
         with self._lock:
             self._behaviours.overrides[(family, int(revision))] = check_behaviour(behaviour)
 
+    def clear_behaviour(self, family: str, revision: int) -> None:
+        """Undo ``set_behaviour``: tasks of ``family:revision`` behave by the image they run again."""
+        with self._lock:
+            self._behaviours.overrides.pop((family, int(revision)), None)
+
     def inject_fault(self, action: str = "FilterLogEvents", code: str = "AccessDeniedException",
                      message: str | None = None, status: int = 400, times: int | None = None) -> None:
         """Answer the next ``times`` requests for AWS operation ``action`` with an error."""
@@ -236,6 +254,15 @@ class World(CallerAccess):
         """The digest of the image built for API revision ``revision``."""
         return next(r.digest for r in self.releases if r.revision == revision)
 
+    def service_deployments(self, name: str) -> list[dict[str, Any]]:
+        """A service's deployment history, newest first: DescribeServiceDeployments' shape, each with
+        ``taskDefinition`` and ``containerImages`` of its target service revision added."""
+        with self._lock:
+            sim = self._parts()[0]
+            records = sim.history.of_service(sim.services[name].service.arn)
+            return [{**r.describe(), "taskDefinition": r.target.task_definition,
+                     "containerImages": r.target.describe()["containerImages"]} for r in records]
+
     # -- internals -------------------------------------------------------------------------
 
     def _parts(self) -> tuple[RolloutSimulator, LogTraffic, BrokerModel]:
@@ -250,7 +277,7 @@ class World(CallerAccess):
     def _observe(self) -> Observation:
         sim = self._parts()[0]
         api = sim.running(API_SERVICE)
-        worker = [t for t in sim.tasks(WORKER_SERVICE) if t.status in ("PENDING", "RUNNING")]
+        worker = [t for t in sim.tasks(WORKER_SERVICE) if t.wanted]
         return Observation(
             api_running=len(api),
             api_bad=sum(1 for t in api if sim.behaviour_of(t) != "healthy"),
@@ -274,11 +301,6 @@ def _speaker(task: SimulatedTask, behaviour: Behaviour) -> Speaker:
     container = task.containers[0].name
     group = API_LOG_GROUP if container == API_CONTAINER else WORKER_LOG_GROUP
     return Speaker(group, container, task.id, behaviour)
-
-
-def _scalable_target(backends: Backends, cluster: str, service: str) -> FakeScalableTarget | None:
-    resource = f"service/{cluster}/{service}"
-    return backends.autoscaling.targets.get(SCALABLE_DIMENSION, {}).get(resource)
 
 
 def serve(scenario: str, aws_port: int = 0, api_port: int = 0, rollout_seconds: float = 10.0,

@@ -7,52 +7,22 @@
 from __future__ import annotations
 
 import json
-import subprocess
-import sys
 import time
 from collections.abc import Iterator
 from pathlib import Path
-from typing import Any
 
 import pytest
 import requests
 
 from ops.sandbox import World
 from ops.sandbox.runbook import (
-    AUTOSCALING_MIN_ZERO, CHECKLIST_LOGS, CHECKLIST_SERVICES, CHECKLIST_TASKDEF, OPTION1_DESCRIBE, OPTION1_MONITOR,
-    OPTION1_UPDATE, OPTION2_IMAGE, OPTION3_STOP, OPTION3_VERIFY, OPTION4_MONITOR, OPTION4_TARGET, QUICK_STATUS,
-    VERIFY_DEPLOYMENTS, aws_argv, cli_env, one_primary_settled,
+    AUTOSCALING_MIN_ZERO, AUTOSCALING_SUSPEND, CHECKLIST_LOGS, CHECKLIST_SERVICES, CHECKLIST_TASKDEF,
+    OPTION1_DESCRIBE, OPTION1_MONITOR, OPTION1_UPDATE, OPTION2_IMAGE, OPTION3_STOP, OPTION3_VERIFY,
+    OPTION4_MONITOR, OPTION4_TARGET, QUICK_STATUS, VERIFY_DEPLOYMENTS, one_primary_settled,
 )
+from tests.world.helpers import ROLLOUT, Cli
 
-AWS = str(Path(sys.executable).with_name("aws"))
-ROLLOUT = 1.0
-
-
-
-class Cli:
-    """Runs runbook command text with the real AWS CLI, profile okta-sso, against a world."""
-
-    def __init__(self, world: World, home: Path) -> None:
-        self.env = cli_env(world, home)
-
-    def text(self, command: str) -> str:
-        """Run one runbook command (its `aws` word becomes the venv's CLI); return stdout."""
-        proc = subprocess.run(aws_argv(command, AWS), env=self.env, capture_output=True, text=True, timeout=60)
-        assert proc.returncode == 0, proc.stderr
-        return proc.stdout
-
-    def json(self, command: str) -> Any:
-        return json.loads(self.text(command))
-
-    def poll(self, command: str, expected: Any, timeout: float = 15) -> Any:
-        """`watch`: rerun until the output equals ``expected``."""
-        deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline:
-            value = self.json(command)
-            if value == expected:
-                return value
-            time.sleep(0.3)
-        pytest.fail(f"never saw {expected!r}; last {value!r}")
+WHERE = "--region eu-central-1 --profile okta-sso"
 
 
 @pytest.fixture
@@ -72,7 +42,9 @@ def test_option1_rollback_api(world: World, cli: Cli) -> None:
     assert before == f"arn:aws:ecs:eu-central-1:{world.account_id}:task-definition/sandbox-broker:9"
     updated = cli.json(OPTION1_UPDATE)["service"]
     assert updated["taskDefinition"].endswith("task-definition/sandbox-broker:8")
-    assert [d["status"] for d in cli.json(OPTION1_MONITOR)] == ["PRIMARY", "ACTIVE"]
+    # the rollout as update-service answered it (a 1 s rollout may be over by the next command)
+    rollout = [(d["status"], d["taskDefinition"].rsplit(":", 1)[1]) for d in updated["deployments"]]
+    assert rollout == [("PRIMARY", "8"), ("ACTIVE", "9")]
     deadline = time.monotonic() + 15
     while not one_primary_settled(deployments := cli.json(OPTION1_MONITOR)):
         assert time.monotonic() < deadline, deployments
@@ -87,17 +59,51 @@ def test_option2_get_current_image(world: World, cli: Cli) -> None:
     assert image == f"{world.account_id}.dkr.ecr.eu-central-1.amazonaws.com/sandbox-broker-api:v8"
 
 
-def test_option3_as_written_is_undone_by_autoscaling(world: World, cli: Cli) -> None:
+def stays(cli: Cli, command: str, expected: object, seconds: float) -> None:
+    """Every poll for ``seconds`` shows ``expected`` (nothing in the world changes it)."""
+    deadline = time.monotonic() + seconds
+    while time.monotonic() < deadline:
+        assert cli.json(command) == expected
+        time.sleep(0.2)
+
+
+def test_option3_as_written_converges_and_stays(world: World, cli: Cli) -> None:
+    """No scaling policy acts on the worker (as in AWS, MinCapacity 1 alone raises nothing)."""
     assert cli.json(OPTION3_STOP)["service"]["desiredCount"] == 0
-    cli.poll(OPTION3_VERIFY, [0, 1], timeout=10)  # desired is back; the worker still crash-loops
+    cli.poll(OPTION3_VERIFY, [0, 0])
+    policies = f"aws application-autoscaling describe-scaling-policies --service-namespace ecs {WHERE}"
+    assert cli.json(policies)["ScalingPolicies"] == []
+    stays(cli, OPTION3_VERIFY, [0, 0], 3 * ROLLOUT)
 
 
-def test_option3_stop_worker(world: World, cli: Cli) -> None:
+@pytest.fixture
+def autoscaled(tmp_path: Path) -> Iterator[tuple[World, Cli]]:
+    with World(scenario="worker-autoscaled", rollout_seconds=ROLLOUT) as w:
+        yield w, Cli(w, tmp_path)
+
+
+def test_option3_as_written_is_undone_by_autoscaling(autoscaled: tuple[World, Cli]) -> None:
+    _, cli = autoscaled
+    assert cli.json(OPTION3_STOP)["service"]["desiredCount"] == 0
+    cli.poll(OPTION3_VERIFY, [0, 1], timeout=10)  # the backlog alarm scaled it out; it still crash-loops
+
+
+def test_option3_with_min_capacity_zero_is_still_undone(autoscaled: tuple[World, Cli]) -> None:
+    _, cli = autoscaled
     cli.text(AUTOSCALING_MIN_ZERO)
     cli.text(OPTION3_STOP)
+    cli.poll(OPTION3_VERIFY, [0, 1], timeout=10)  # a scale-out alarm adds capacity above MinCapacity 0
+
+
+def test_option3_stop_worker_with_scaling_suspended(autoscaled: tuple[World, Cli]) -> None:
+    _, cli = autoscaled
+    cli.text(AUTOSCALING_SUSPEND)
+    cli.text(OPTION3_STOP)
     cli.poll(OPTION3_VERIFY, [0, 0])
-    time.sleep(1.5)
-    assert cli.json(OPTION3_VERIFY) == [0, 0]
+    alarms = ("aws cloudwatch describe-alarms --alarm-names sandbox-broker-worker-job-backlog-high "
+              f"--query MetricAlarms[0].StateValue {WHERE}")
+    cli.poll(alarms, "ALARM", timeout=10)  # the alarm fires, the suspended policy does not act
+    stays(cli, OPTION3_VERIFY, [0, 0], 3 * ROLLOUT)
 
 
 def test_option4_full_rollback(world: World, cli: Cli) -> None:

@@ -9,11 +9,9 @@ import stat
 import subprocess
 import sys
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from pathlib import Path
-from typing import Any
 
-import boto3
 import pytest
 import requests
 import yaml
@@ -21,50 +19,11 @@ from botocore.client import BaseClient
 from botocore.exceptions import ClientError
 
 from ops.sandbox import SCENARIOS, World
+from tests.world.helpers import (
+    API, CLUSTER, ROLLOUT, WORKER, WORKER_TARGET, client, describe, describe_when, running_digests, wait_for,
+)
 
 ROOT = Path(__file__).resolve().parents[2]
-CLUSTER = "sandbox-broker-cluster"
-API, WORKER = "sandbox-broker", "sandbox-broker-worker"
-WORKER_TARGET = f"service/{CLUSTER}/{WORKER}"
-ROLLOUT = 1.0
-
-
-def client(world: World, name: str) -> BaseClient:
-    """A boto3 client talking HTTP to the world's AWS endpoint."""
-    session = boto3.Session(aws_access_key_id="testing", aws_secret_access_key="testing",
-                            region_name=world.region)
-    return session.client(name, endpoint_url=world.aws_endpoint)
-
-
-def wait_for(predicate: Callable[[], Any], timeout: float = 10.0) -> Any:
-    """Poll until ``predicate()`` is truthy; return its value or fail."""
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        value = predicate()
-        if value:
-            return value
-        time.sleep(0.05)
-    pytest.fail(f"condition not met within {timeout}s")
-
-
-def describe_when(ecs: BaseClient, service: str, condition: Callable[[dict[str, Any]], bool],
-                  timeout: float = 10.0) -> dict[str, Any]:
-    """Poll one describe per round until ``condition(service)`` holds; return that same snapshot."""
-    def check() -> dict[str, Any] | None:
-        snapshot = describe(ecs, service)
-        return snapshot if condition(snapshot) else None
-
-    return wait_for(check, timeout)
-
-
-def describe(ecs: BaseClient, service: str) -> dict[str, Any]:
-    return ecs.describe_services(cluster=CLUSTER, services=[service])["services"][0]
-
-
-def running_digests(ecs: BaseClient, service: str) -> list[str]:
-    arns = ecs.list_tasks(cluster=CLUSTER, serviceName=service)["taskArns"]
-    tasks = ecs.describe_tasks(cluster=CLUSTER, tasks=arns)["tasks"] if arns else []
-    return sorted(c["imageDigest"] for t in tasks if t["lastStatus"] == "RUNNING" for c in t["containers"])
 
 
 @pytest.fixture
@@ -79,8 +38,9 @@ def ecs(world: World) -> BaseClient:
 
 
 def test_scenarios_are_named() -> None:
-    assert set(SCENARIOS) == {"api-bad-release", "worker-failing", "both-failing",
-                              "worker-stopped", "latest-tag-moved", "missing-permission"}
+    assert set(SCENARIOS) == {"api-bad-release", "worker-failing", "both-failing", "worker-stopped",
+                              "latest-tag-moved", "missing-permission", "next-release-failing", "release-in-flight",
+                              "target-image-expired", "worker-autoscaled"}
 
 
 def test_seeded_production_matches_the_runbook(world: World, ecs: BaseClient) -> None:
@@ -211,23 +171,6 @@ def test_list_tasks_filters_by_service(world: World, ecs: BaseClient) -> None:
     assert {t["startedBy"] for t in tasks if t["taskArn"] in api} == {deployment_id}
 
 
-def test_autoscaling_raises_worker_back_to_min_capacity(world: World, ecs: BaseClient) -> None:
-    ecs.update_service(cluster=CLUSTER, service=WORKER, desiredCount=0)
-    raised = describe_when(ecs, WORKER, lambda s: s["desiredCount"] == 1, 5)
-    assert any("Application Auto Scaling" in e["message"] for e in raised["events"])
-
-
-def test_suspended_autoscaling_leaves_worker_stopped(world: World, ecs: BaseClient) -> None:
-    client(world, "application-autoscaling").register_scalable_target(
-        ServiceNamespace="ecs", ResourceId=WORKER_TARGET, ScalableDimension="ecs:service:DesiredCount",
-        SuspendedState={"DynamicScalingInSuspended": True, "DynamicScalingOutSuspended": True,
-                        "ScheduledScalingSuspended": True})
-    ecs.update_service(cluster=CLUSTER, service=WORKER, desiredCount=0)
-    time.sleep(2.5)
-    service = describe(ecs, WORKER)
-    assert (service["desiredCount"], service["runningCount"]) == (0, 0)
-
-
 def test_worker_stopped_scenario_stays_stopped() -> None:
     with World(scenario="worker-stopped", rollout_seconds=ROLLOUT) as world:
         ecs = client(world, "ecs")
@@ -324,9 +267,7 @@ def test_worker_failing_crash_loops() -> None:
     with World(scenario="worker-failing", rollout_seconds=ROLLOUT) as world:
         ecs = client(world, "ecs")
         first = describe(ecs, WORKER)["deployments"][0]["failedTasks"]
-        time.sleep(2 * ROLLOUT)
-        worker = describe(ecs, WORKER)
-        assert worker["deployments"][0]["failedTasks"] > first
+        worker = describe_when(ecs, WORKER, lambda s: s["deployments"][0]["failedTasks"] > first)
         assert worker["runningCount"] < worker["desiredCount"] == 1
         errors = client(world, "logs").filter_log_events(
             logGroupName="/ecs/sandbox-broker-worker", filterPattern="ERROR")["events"]
@@ -344,9 +285,8 @@ def test_metrics_follow_the_worker() -> None:
     with World(scenario="worker-failing", rollout_seconds=ROLLOUT) as world:
         assert metric(world, "pool_total") == 50
         before = metric(world, "pool_available")
-        time.sleep(1.0)
-        assert metric(world, "pool_available") < before
-        assert metric(world, "worker_jobs_failed_total") >= 1
+        wait_for(lambda: metric(world, "pool_available") < before, 5)
+        wait_for(lambda: metric(world, "worker_jobs_failed_total") >= 1, 5)
 
 
 def test_allocate_needs_token_and_sandbox_id() -> None:
