@@ -75,7 +75,7 @@ def _world_environment(world: Any) -> Iterator[None]:
 
 def _settings(world: Any, capture_dir: str) -> config_mod.Settings:
     config = copy.deepcopy(config_mod.DEFAULTS)
-    config["aws"] = {"profile": None, "region": world.region}
+    config["aws"].update({"profile": None, "region": world.region})
     config["api"]["url"] = world.api_url
     config["capture"]["dir"] = capture_dir
     config["wait"].update({"poll": 0.5, "poll_max": 2, "timeout": 120})

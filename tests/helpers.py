@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import copy
+import json
 import subprocess
 import sys
 from dataclasses import dataclass
@@ -26,7 +27,9 @@ INV = str(Path(sys.executable).with_name("inv"))
 API, WORKER = API_SERVICE, WORKER_SERVICE
 API_LOGS, WORKER_LOGS = API_LOG_GROUP, WORKER_LOG_GROUP
 __all__ = ["API", "API_FAMILY", "API_LOGS", "CLUSTER", "INV", "REGION", "ROOT", "WORKER", "WORKER_LOGS",
-           "InvResult", "base_env", "config_with", "inv_command", "run_inv", "spawn_inv", "world_env"]
+           "LOCK_OPERATIONS", "InvResult", "audit_lines", "base_env", "config_with", "inv_command", "run_inv",
+           "spawn_inv", "world_env"]
+LOCK_OPERATIONS = ("put_parameter", "delete_parameter")  # the rollback lock's audited SSM calls
 
 
 @dataclass
@@ -74,3 +77,9 @@ def config_with(**changes: Any) -> dict[str, Any]:
             node = node[part]
         node[leaf] = value
     return config
+
+
+def audit_lines(home: Path) -> list[dict[str, Any]]:
+    """Every line of ``<home>/diagnostics/audit.jsonl`` (none when it does not exist)."""
+    path = home / "diagnostics" / "audit.jsonl"
+    return [json.loads(line) for line in path.read_text().splitlines()] if path.exists() else []

@@ -52,7 +52,7 @@ def test_bad_config_file_value(moto_env: dict[str, str], tmp_path: Path) -> None
     other.write_text("ecs:\n  api:\n    known_good_revision: eight\n")
     result = run_inv(["-f", str(other), "status"], moto_env, tmp_path)
     assert result.code == 2
-    assert "config key ecs.api.known_good_revision must be a whole number >= 1, got 'eight'" in result.stderr
+    assert "config key ecs.api.known_good_revision must be a revision number >= 1, null or \"auto\", got 'eight'" in result.stderr
     _no_traceback(result)
 
 

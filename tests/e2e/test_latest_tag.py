@@ -16,7 +16,7 @@ from ops.aws.ecr import short_digest
 from ops.aws.ecs import describe_services
 from ops.checks.status import images_per_deployment, running_tasks_or_note
 from ops.sandbox.registry import repository_uri
-from tests.helpers import API, CLUSTER, REGION, WORKER, InvResult, run_inv, world_env
+from tests.helpers import API, CLUSTER, LOCK_OPERATIONS, REGION, WORKER, InvResult, audit_lines, run_inv, world_env
 
 LATEST = "latest-tag-moved"
 PINNED_COMMAND = re.compile(r"inv rollback\.image --image (\S+)")
@@ -31,8 +31,8 @@ def _inv(world: Any, tmp_path: Path, *args: str) -> InvResult:
 
 
 def _audit_lines(tmp_path: Path) -> list[dict[str, Any]]:
-    path = tmp_path / "diagnostics" / "audit.jsonl"
-    return [json.loads(line) for line in path.read_text().splitlines()] if path.exists() else []
+    """The audit lines of changes to the services (not the rollback lock's)."""
+    return [r for r in audit_lines(tmp_path) if r["operation"] not in LOCK_OPERATIONS]
 
 
 def _captures(tmp_path: Path) -> list[Path]:
@@ -76,7 +76,9 @@ def test_option1_refuses_to_redeploy_the_moved_latest_tag(world_factory: Any, tm
     assert "Nothing was changed" in result.stderr
     assert f"resolves to {world.digest_of(9)}" in result.stderr
     # the digest that ran before, where it was learnt, and the exact command naming it
-    assert f"before the bad release sandbox-broker-api ran {world.digest_of(8)} (from ECR push order" in result.stderr
+    # (the contract: ECS's deployment history is the first source; ECR push order is a fallback, below)
+    assert f"before the bad release sandbox-broker-api ran {world.digest_of(8)} (from ECS deployment history" \
+        in result.stderr
     assert PINNED_COMMAND.search(result.stderr).group(1) == _pinned(world, 8)
     assert "--allow-same-image" in result.stderr
     # same digests, other configuration: the difference is shown, secrets are not
@@ -165,6 +167,10 @@ def test_unresolvable_digest_is_said_and_the_rollback_goes_ahead(world_factory: 
 
 def test_previous_digest_from_the_audit_log_then_the_last_capture(world_factory: Any, tmp_path: Path) -> None:
     world = world_factory(LATEST)
+    world.deny("ecs:ListServiceDeployments")  # no history to read: the fallbacks, in their order
+    by_ecr = _inv(world, tmp_path, "rollback.api", "--yes")
+    assert by_ecr.code == 1 and "cannot read ECS's deployment history" in by_ecr.stdout + by_ecr.stderr
+    assert f"ran {world.digest_of(8)} (from ECR push order" in by_ecr.stderr
     repository = repository_uri(world.account_id)
     audit = tmp_path / "diagnostics" / "audit.jsonl"
     audit.parent.mkdir(parents=True)
