@@ -27,6 +27,8 @@ class Scope(StrEnum):
     LOG_GROUPS = "log-groups"  # the two log groups
     LOCK = "lock"  # the lock's SSM parameter
     ROLES = "roles"  # IAM roles of this account
+    PRINCIPALS = "principals"  # IAM roles and users of this account (whose policies preflight simulates)
+    TASK_DEFINITIONS = "task-definitions"  # the API family's task definitions
 
 
 @dataclass(frozen=True)
@@ -58,10 +60,11 @@ ACTIONS: tuple[Action, ...] = (
     Action("ecs", "describe_service_deployments", Scope.SERVICE_DEPLOYMENTS, why="the release in flight"),
     Action("ecs", "describe_service_revisions", Scope.SERVICE_REVISIONS, why="recorded images and digests"),
     Action("ssm", "get_parameter", Scope.LOCK, why="who holds the rollback lock"),
-    Action("iam", "simulate_principal_policy", Scope.ROLES, why="preflight: are the permissions still there"),
+    Action("iam", "simulate_principal_policy", Scope.PRINCIPALS, why="preflight: are the permissions still there"),
     Action("iam", "get_role", Scope.ROLES, why="preflight: the role (and its path) of an assumed-role session"),
     Action("ecs", "update_service", Scope.SERVICES, changes=True, why="Options 1-4 and restart"),
-    Action("ecs", "register_task_definition", Scope.ANY, changes=True, why="Option 2's copy with another image"),
+    Action("ecs", "register_task_definition", Scope.TASK_DEFINITIONS, changes=True,
+           why="Option 2's copy with another image"),
     Action("ecs", "tag_resource", Scope.WORKER, changes=True, why="worker.stop remembers the count"),
     Action("ecs", "untag_resource", Scope.WORKER, changes=True, why="worker.start forgets it"),
     Action("application-autoscaling", "register_scalable_target", Scope.ANY, changes=True,

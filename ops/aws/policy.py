@@ -68,10 +68,10 @@ def resources(action: Action, where: Where) -> list[str]:
         Scope.LOG_GROUPS: [arn for svc in s.services for arn in (where.arn("logs", f"log-group:{svc.log_group}"),
                                                                  where.arn("logs", f"log-group:{svc.log_group}:*"))],
         Scope.LOCK: [where.arn("ssm", "parameter/" + s.lock.parameter.lstrip("/"))],
-        Scope.ROLES: [where.arn("iam", "role/*", region=False), where.arn("iam", "user/*", region=False)],
+        Scope.ROLES: [where.arn("iam", "role/*", region=False)],
+        Scope.PRINCIPALS: [where.arn("iam", "role/*", region=False), where.arn("iam", "user/*", region=False)],
+        Scope.TASK_DEFINITIONS: [where.arn("ecs", f"task-definition/{s.api_service.family}:*")],
     }
-    if action.operation == "register_task_definition":
-        return [where.arn("ecs", f"task-definition/{s.api_service.family}:*")]
     return by_scope[action.scope]
 
 
@@ -104,13 +104,28 @@ def statements(where: Where) -> list[Statement]:
     # "operations" list): it passes the task's roles, and it tags the copy with the source's tags
     roles = list(where.roles) or [where.arn("iam", "role/*", region=False)]
     extra = [Statement("PassTheTaskRolesToOption2Copies", ["iam:PassRole"], roles,
-                       {"StringEquals": {"iam:PassedToService": ECS_TASKS}}),
-             Statement("TagOption2Copies", ["ecs:TagResource"], [where.arn("ecs", f"task-definition/{where.settings.api_service.family}:*")])]
+                       {"StringEquals": {"iam:PassedToService": ECS_TASKS}})]
+    for statement in grouped.values():
+        if statement.resources == resources(_REGISTER, where):
+            statement.actions.append("ecs:TagResource")  # the copy keeps the source's tags
     return list(grouped.values()) + extra
 
 
+_REGISTER = next(a for a in ACTIONS if a.operation == "register_task_definition")
+
+
+SIDS = {
+    Scope.ANY: "ActionsWithoutResourceLevelPermissions", Scope.SERVICES: "BothServices",
+    Scope.WORKER: "WorkerServiceTags", Scope.TASKS: "TasksOfTheCluster", Scope.CONTAINER_INSTANCES: "ListTasksOfTheCluster",
+    Scope.SERVICE_DEPLOYMENTS: "ApiServiceDeployments", Scope.SERVICE_REVISIONS: "ApiServiceRevisions",
+    Scope.REPOSITORIES: "ApiImages", Scope.LOG_GROUPS: "BothLogGroups", Scope.LOCK: "RollbackLock",
+    Scope.ROLES: "RoleOfTheCaller", Scope.PRINCIPALS: "SimulateTheCallersPolicies",
+    Scope.TASK_DEFINITIONS: "ApiTaskDefinitions",
+}
+
+
 def _sid(action: Action) -> str:
-    return "".join(word.capitalize() for word in f"{action.client} {action.scope.value}".replace("-", " ").split())
+    return SIDS[action.scope] + ("ScalableTarget" if action.operation == "register_scalable_target" else "")
 
 
 def document(where: Where) -> dict[str, Any]:

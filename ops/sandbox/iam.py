@@ -35,7 +35,8 @@ def oncall_policy() -> dict[str, Any]:
         "LogsRead": ["logs:FilterLogEvents", "logs:Describe*", "logs:Get*"],
         "AutoScaling": ["application-autoscaling:*"],
         "RollbackLock": ["ssm:GetParameter", "ssm:PutParameter", "ssm:DeleteParameter"],
-        "Identity": ["sts:GetCallerIdentity", "iam:SimulatePrincipalPolicy"],
+        "Identity": ["sts:GetCallerIdentity", "iam:SimulatePrincipalPolicy", "iam:GetRole"],
+        "PassTaskRoles": ["iam:PassRole"],  # Option 2's copy names the same task and execution roles
     }
     statements = [{"Sid": sid, "Effect": "Allow", "Action": actions, "Resource": "*"}
                   for sid, actions in allow.items()]
