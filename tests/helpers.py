@@ -6,10 +6,12 @@ import copy
 import json
 import subprocess
 import sys
+import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from ops.aws.actions import KNOWN
 from ops.config import DEFAULTS
 from ops.sandbox.runbook import isolated_env, toolkit_env
 from ops.sandbox.scenarios import (
@@ -39,16 +41,34 @@ class InvResult:
     stderr: str
 
 
-def inv_command(args: list[str]) -> list[str]:
-    """``inv -r <project> ARGS``: the toolkit's tasks whatever the working directory."""
+def inv_command(args: list[str], record: Path | None = None) -> list[str]:
+    """``inv -r <project> ARGS``: the toolkit's tasks whatever the working directory; with ``record``,
+    every AWS call the process makes is written there (``tests/record_calls.py``)."""
+    if record is not None:
+        return [sys.executable, str(ROOT / "tests" / "record_calls.py"), str(record), "-r", str(ROOT), *args]
     return [INV, "-r", str(ROOT), *args]
 
 
 def run_inv(args: list[str], env: dict[str, str], cwd: Path, timeout: float = 120) -> InvResult:
-    """Run `inv -r <project> ARGS` as a subprocess without a terminal (stdin is /dev/null)."""
-    proc = subprocess.run(inv_command(args), cwd=cwd, env=env, stdin=subprocess.DEVNULL, capture_output=True,
-                          text=True, timeout=timeout)
+    """Run `inv -r <project> ARGS` as a subprocess without a terminal (stdin is /dev/null), and check that
+    every AWS call it made is on the toolkit's action list (recorded at the botocore layer)."""
+    with tempfile.NamedTemporaryFile("r", prefix="calls-", suffix=".txt") as record:
+        proc = subprocess.run(inv_command(args, Path(record.name)), cwd=cwd, env=env, stdin=subprocess.DEVNULL,
+                              capture_output=True, text=True, timeout=timeout)
+        assert_known_calls(record.read())
     return InvResult(proc.returncode, proc.stdout, proc.stderr)
+
+
+def assert_known_calls(recorded: str) -> None:
+    """Every ``client operation`` line is in ``ops.aws.actions.KNOWN`` (one list feeds allowlist, preflight
+    and iam-policy: a call that is not on it would be missing from the policy the toolkit prints)."""
+    calls = {tuple(line.split()) for line in recorded.splitlines() if line.strip()}
+    unknown = sorted(calls - KNOWN)
+    assert not unknown, f"AWS calls missing from ops/aws/actions.py: {unknown}"
+    CALLS_SEEN.update(calls)
+
+
+CALLS_SEEN: set[tuple[str, ...]] = set()
 
 
 def spawn_inv(args: list[str], env: dict[str, str], cwd: Path, **popen: Any) -> subprocess.Popen[Any]:

@@ -98,7 +98,7 @@ def run(rt: Runtime, task_name: str, title: str, phases: Sequence[Phase], option
     """Print the whole plan, then (unless --dry-run) confirm, take the lock, capture, and run each phase."""
     settings = rt.settings
     plan = combined(title, phases)
-    say(plan.render(settings.aws.region, settings.aws.profile))
+    say(plan.render(settings.aws.region, settings.aws.profile, full=options.dry_run))
     if options.dry_run:
         held = lock.note_if_held(rt)
         if held:

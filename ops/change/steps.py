@@ -78,6 +78,11 @@ class Step:
         words += ["--region", region] + (["--profile", profile] if profile else [])
         return " ".join(shlex.quote(w) if w != REGISTERED else w for w in words)
 
+    def short_cli(self, region: str, profile: str | None) -> str:
+        """A registration's command without its (long) JSON document: ``--dry-run`` prints it whole."""
+        where = f" --region {region}" + (f" --profile {profile}" if profile else "")
+        return f"aws ecs register-task-definition --cli-input-json '<{self.action.removeprefix('register ')}>'{where}"
+
     def shown_params(self) -> dict[str, Any]:
         """The parameters as printed: secret-looking environment values replaced by a marker."""
         if not self.registers:
@@ -121,14 +126,17 @@ class Plan:
     steps: list[Step] = field(default_factory=list)
     notes: list[str] = field(default_factory=list)
 
-    def render(self, region: str, profile: str | None) -> str:
+    def render(self, region: str, profile: str | None, full: bool = False) -> str:
+        """One screen: each step with its ``aws`` equivalent, then the notes (diff, warnings). ``full``
+        (``--dry-run``) adds the exact boto3 call and the whole registration document."""
         lines = [f"plan: {self.title}"]
-        if any(s.registers for s in self.steps):
+        if full and any(s.registers for s in self.steps):
             lines.append(f"  (secret-looking environment values are shown as {REDACTED}; the call sends the real ones)")
         for number, step in enumerate(self.steps, 1):
             lines.append(f"  {number}. {step.summary()}")
             if step.note:
                 lines.append(f"     ({step.note})")
-            lines.append(f"     call: {step.call()}")
-            lines.append(f"     $ {step.cli(region, profile)}")
+            if full:
+                lines.append(f"     call: {step.call()}")
+            lines.append(f"     $ {step.cli(region, profile) if full or not step.registers else step.short_cli(region, profile)}")
         return "\n".join(lines + self.notes)

@@ -202,10 +202,14 @@ def test_ctrl_c_during_the_wait_says_what_changed(world: Any, tmp_path: Path) ->
 def test_rollback_image_registers_a_copy_and_deploys_it(world: Any, tmp_path: Path, form: str) -> None:
     repo = f"{world.account_id}.dkr.ecr.{world.region}.amazonaws.com/sandbox-broker-api"
     image = f"{repo}:v8" if form == "tag" else f"{repo}@{world.digest_of(8)}"
+    dry = run_inv(["rollback.image", "--dry-run", "--image", image], world_env(world, tmp_path), tmp_path)
+    assert "aws ecs register-task-definition --cli-input-json '{" in dry.stdout  # the whole document: --dry-run
+    assert "sandbox-fake-db-password" not in dry.stdout + dry.stderr and "***REDACTED***" in dry.stdout
     result = run_inv(["rollback.image", "--yes", "--image", image], world_env(world, tmp_path), tmp_path)
     assert result.code == 0, result.stdout + result.stderr
     assert "aws ecs register-task-definition --cli-input-json" in result.stdout
-    assert "sandbox-fake-db-password" not in result.stdout + result.stderr and "***REDACTED***" in result.stdout
+    assert "call: " not in result.stdout  # the plan before a change fits a screen: boto3 calls are --dry-run's
+    assert "sandbox-fake-db-password" not in result.stdout + result.stderr
     assert _primary_td(world, API) == "sandbox-broker:10"
     ecs = _ecs(world)
     new = ecs.describe_task_definition(taskDefinition="sandbox-broker:10", include=["TAGS"])
