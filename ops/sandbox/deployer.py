@@ -86,7 +86,6 @@ class Deployer(Scheduler):
                                           self._digests(task_definition))
             sources = list({d.revision.arn: d.revision for d in sim.deployments}.values())
             record = self._start_history(sim.service, revision, sources, sim.service.desired_count, at)
-            sim.rollbacks = [r for r in sim.rollbacks if r.status == "ROLLBACK_REQUESTED"]
         else:
             revision, record = rollback
         for old in sim.deployments:

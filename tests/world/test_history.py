@@ -348,3 +348,21 @@ def test_aws_cli_lists_deployments_and_describes_revisions(world: World, tmp_pat
     assert len(paged["serviceDeployments"]) == 2 and paged["nextToken"]
     missing = cli.run(f"aws ecs list-service-deployments --cluster {CLUSTER} --service nope {where}")
     assert missing.returncode != 0 and "ServiceNotFoundException" in missing.stderr
+
+
+def test_aws_cli_rolls_a_release_in_flight_back(tmp_path: Path) -> None:
+    """The contract's native rollback as an operator types it: find the IN_PROGRESS deployment, stop it."""
+    with World(scenario="release-in-flight", rollout_seconds=ROLLOUT) as world:
+        cli = Cli(world, tmp_path)
+        where = "--region eu-central-1 --profile okta-sso"
+        listed = cli.json(f"aws ecs list-service-deployments --cluster {CLUSTER} --service {API} "
+                          f"--status IN_PROGRESS {where}")
+        [arn] = [d["serviceDeploymentArn"] for d in listed["serviceDeployments"]]
+        stopped = cli.json(f"aws ecs stop-service-deployment --service-deployment-arn {arn} --stop-type ROLLBACK {where}")
+        assert stopped == {"serviceDeploymentArn": arn}
+        status = f"aws ecs describe-service-deployments --service-deployment-arns {arn} " \
+                 f"--query serviceDeployments[0].status {where}"
+        cli.poll(status, "ROLLBACK_SUCCESSFUL", timeout=15)
+        again = cli.run(f"aws ecs stop-service-deployment --service-deployment-arn {arn} --stop-type ROLLBACK {where}")
+        assert again.returncode != 0 and "ConflictException" in again.stderr
+        assert describe(client(world, "ecs"), API)["taskDefinition"].endswith(":9")

@@ -23,6 +23,7 @@ def history(ecs: BaseClient) -> list[dict[str, Any]]:
     for entry, revision in zip(described["serviceDeployments"], revisions["serviceRevisions"], strict=True):
         entry["taskDefinition"] = revision["taskDefinition"].rsplit("/", 1)[1]
         entry["digest"] = revision["containerImages"][0].get("imageDigest")
+        entry["image"] = revision["containerImages"][0]["image"]
     return described["serviceDeployments"]
 
 
@@ -56,6 +57,14 @@ def test_next_release_failing_has_a_successful_bad_10_and_a_good_9() -> None:
         ecs.update_service(cluster=CLUSTER, service=API, taskDefinition="sandbox-broker:9")
         assert world.settle(timeout=10) and healthz(world) == "healthy"
         assert [d["status"] for d in history(ecs)[:2]] == ["SUCCESSFUL", "SUCCESSFUL"]
+
+
+def test_latest_tag_moved_history_records_the_builds_that_ran_then() -> None:
+    with World(scenario="latest-tag-moved", rollout_seconds=ROLLOUT) as world:
+        deployments = history(client(world, "ecs"))
+        assert [d["taskDefinition"] for d in deployments] == [f"sandbox-broker:{n}" for n in (9, 8, 7)]
+        assert {d["image"].rsplit(":", 1)[1] for d in deployments} == {"latest"}
+        assert [d["digest"] for d in deployments] == [world.digest_of(n) for n in (9, 8, 7)]  # not :latest's now
 
 
 # ------------------------------------------------------------------ release-in-flight
