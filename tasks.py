@@ -377,15 +377,21 @@ def _interrupt(signum: int, frame: Any) -> None:
     "scenario": "which world to rehearse (default api-bad-release); see inv sandbox --help",
     "keep": "keep the world (and the drill's diagnostics) up after the drill, until Ctrl-C",
     "rollout_seconds": "how long a healthy rollout takes in the world (default 3)",
+    "known_good": "the rollback target rule to rehearse: N or auto (default: ecs.api.known_good_revision)",
+    "guard": "rehearse the pipeline instead: inv guard after the deploy, rolling back by itself",
 })
 @cli.edge
-def drill(c: Context, scenario: str = "api-bad-release", keep: bool = False, rollout_seconds: str = "3") -> bool:
-    """Full rehearsal in one command: world, triage, the recommended option, wait, verify, report."""
+def drill(c: Context, scenario: str = "api-bad-release", keep: bool = False, rollout_seconds: str = "3",
+          known_good: str | None = None, guard: bool = False) -> bool:
+    """Full rehearsal in one command: world, preflight, triage, the recommended option, wait, verify, report."""
     from ops.drill import drill as run_drill
     from ops.sandbox import SCENARIOS
 
     cli.one_of("--scenario", scenario, SCENARIOS)
-    result = run_drill(scenario, rollout_seconds=cli.seconds(rollout_seconds, "--rollout-seconds") or 3.0, keep=keep)
+    pin = config_mod.load(c.config, WORDS).api_service.known_good_revision if known_good is None else \
+        cli.revision_rule("--known-good", known_good)
+    result = run_drill(scenario, rollout_seconds=cli.seconds(rollout_seconds, "--rollout-seconds") or 3.0, keep=keep,
+                       known_good=pin, guard=guard)
     print()
     print(result.render())
     if not result.verified:

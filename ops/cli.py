@@ -16,7 +16,7 @@ from botocore.exceptions import BotoCoreError, ClientError
 from invoke.exceptions import Exit
 
 from ops.aws.session import translate
-from ops.config import CaptureSettings, parse_duration
+from ops.config import AUTO, CaptureSettings, parse_duration
 from ops.errors import Interrupted, ToolkitError, UsageError
 
 F = TypeVar("F", bound=Callable[..., Any])
@@ -122,3 +122,13 @@ def one_of(flag: str, value: str, known: tuple[str, ...]) -> str:
     if value not in known:
         raise UsageError(f"{flag} {value!r} is not known", f"use one of: {', '.join(known)}")
     return value
+
+
+def revision_rule(flag: str, value: str) -> int | None:
+    """A rollback target rule: a revision number, or ``auto`` (None: the last good one from the history)."""
+    if value.strip().lower() in AUTO:
+        return None
+    number = whole(flag, value)
+    if not number:
+        raise UsageError(f"{flag} {value!r} is not a revision number or auto", f"e.g. {flag} 9 or {flag} auto")
+    return number

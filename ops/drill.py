@@ -17,12 +17,14 @@ from typing import Any, Callable, Iterator
 from ops import config as config_mod
 from ops.change.api import RevisionRequest, rollback_api
 from ops.change.full import rollback_full
+from ops.change.guard import GuardReport
 from ops.change.image import ImageRequest, rollback_image
 from ops.change.runner import Options, Outcome, verify_now
 from ops.change.worker import StartRequest, worker_start, worker_stop
 from ops.checks import triage as triage_mod
 from ops.checks.decision import Recommendation
-from ops.errors import OperationFailed, UsageError, VerificationFailed
+from ops.checks.preflight import Preflight
+from ops.errors import Interrupted, OperationFailed, ToolkitError, UsageError
 from ops.report import table
 from ops.runtime import Runtime, Say
 
@@ -34,22 +36,46 @@ class DrillReport:
     steps: list[tuple[str, float]] = field(default_factory=list)
     verified: bool = False
     final: list[str] = field(default_factory=list)
+    preflight: Preflight | None = None  # what `inv preflight` would have said before the incident
+    guard: GuardReport | None = None  # the CI step's verdict (``--guard``)
+    notifications: list[dict[str, Any]] = field(default_factory=list)  # what the channel received
 
     def render(self) -> str:
         row = self.recommendation.estimate
         title, total_est = row.title, row.total
-        estimate = {"change": row.execute, "verify": row.verify} if total_est else {}
+        estimate = {"change": row.execute, "verify": row.verify} if total_est and not self.guard else {}
         rows = [(name, f"{seconds:.1f}s", _estimate(name, estimate)) for name, seconds in self.steps]
         total = sum(seconds for _, seconds in self.steps)
-        rows.append(("total", f"{total:.1f}s", f"{total_est}s" if total_est else "-"))
-        lines = [f"drill report: scenario {self.scenario}, recommendation {self.recommendation} ({title})",
-                 table(rows, ["step", "measured", "runbook estimate"]),
+        rows.append(("total", f"{total:.1f}s", f"{total_est}s" if estimate else "-"))
+        heading = (f"drill report: scenario {self.scenario}, guard (the pipeline's step after a deploy)" if self.guard
+                   else f"drill report: scenario {self.scenario}, recommendation {self.recommendation} ({title})")
+        lines = [heading, table(rows, ["step", "measured", "runbook estimate"]),
                  "(runbook: 'Time to Execute' is set against change + wait; the sandbox runs rollouts in "
                  "accelerated time, so compare the shape, not the seconds)"]
+        lines += self._preflight_lines() + self._guard_lines() + self._notification_lines()
         lines.append("final state:")
         lines += [f"  {line}" for line in self.final]
         lines.append("VERIFIED: the rollback worked" if self.verified else "NOT VERIFIED")
         return "\n".join(lines)
+
+    def _preflight_lines(self) -> list[str]:
+        if self.preflight is None:
+            return []
+        found = [r for r in self.preflight.results if r.status != "PASS"]
+        return [f"preflight (what `inv preflight` says before the incident): {self.preflight.summary()}"] + [
+            f"  {r.status} {r.name}: {r.detail}" + (f" -> fix: {r.fix}" if r.fix else "") for r in found]
+
+    def _guard_lines(self) -> list[str]:
+        if self.guard is None:
+            return []
+        return [f"guard: outcome {self.guard.outcome}: {self.guard.summary()} (the CI job exits "
+                f"{0 if self.guard.ok else 1})"]
+
+    def _notification_lines(self) -> list[str]:
+        if not self.notifications:
+            return ["notifications: none received"]
+        return ["notifications received by the channel (the world's webhook):"] + [
+            f"  {n.get('event')}: {n.get('text')}" for n in self.notifications]
 
 
 def _estimate(step: str, estimate: dict[str, int]) -> str:
@@ -73,12 +99,13 @@ def _world_environment(world: Any) -> Iterator[None]:
         os.environ.update(saved)
 
 
-def _settings(world: Any, capture_dir: str) -> config_mod.Settings:
+def _settings(world: Any, capture_dir: str, known_good: int | None = 8) -> config_mod.Settings:
     config = copy.deepcopy(config_mod.DEFAULTS)
     config["aws"].update({"profile": None, "region": world.region})
     config["api"]["url"] = world.api_url
     config["capture"]["dir"] = capture_dir
     config["wait"].update({"poll": 0.5, "poll_max": 2, "timeout": 120})
+    config["ecs"]["api"]["known_good_revision"] = known_good
     return config_mod.load(config)
 
 
@@ -107,11 +134,14 @@ def _run_option(rt: Runtime, result: triage_mod.Triage, say: Say) -> Outcome | N
 
 
 def drill(scenario: str, rollout_seconds: float = 3.0, keep: bool = False, say: Say = print,
-          prepare_world: Callable[[Any], None] | None = None) -> DrillReport:
+          prepare_world: Callable[[Any], None] | None = None, known_good: int | None = 8,
+          guard: bool = False) -> DrillReport:
     """Run the whole rehearsal; the report's ``verified`` says whether the rollback verified.
 
-    ``prepare_world(world)``, if given, runs once the world is up and before triage (rehearsing a
-    variant, e.g. ``world.set_behaviour(...)`` to make the known-good revision bad too).
+    Preflight first (what it would have caught), then triage and the recommended option, or with
+    ``guard`` the pipeline's ``inv guard``. ``known_good`` is ``ecs.api.known_good_revision`` (None:
+    auto). ``prepare_world(world)``, if given, runs once the world is up (rehearsing a variant, e.g.
+    ``world.set_behaviour(...)`` to make the known-good revision bad too).
     """
     from ops.runtime import for_settings
     from ops.sandbox import SCENARIOS, World
@@ -123,27 +153,14 @@ def drill(scenario: str, rollout_seconds: float = 3.0, keep: bool = False, say: 
     try:
         with World(scenario=scenario, rollout_seconds=rollout_seconds) as world, _world_environment(world):
             say(f"sandbox world up: scenario {scenario}, AWS at {world.aws_endpoint}, API at {world.api_url}")
-            rt = for_settings(_settings(world, capture_dir))
+            rt = for_settings(_settings(world, capture_dir, known_good))
             say(rt.identity().describe(rt.settings.cluster))
             if prepare_world is not None:
                 prepare_world(world)
-            result = _timed(report, "triage", lambda: triage_mod.triage(rt, None, 300))
-            say(triage_mod.render(result))
-            report.recommendation = result.recommendation
-            started, steps = time.monotonic(), len(report.steps)
-            try:
-                outcome = _run_option(rt, result, say)
-                if outcome is None:  # nothing was changed: still verify
-                    report.verified = _timed(report, "verify", lambda: verify_now(rt, say).ok)
-                else:
-                    report.steps += [(stage, outcome.stages.get(stage, 0.0)) for stage in ("capture", "change", "wait", "verify")]
-                    report.verified = bool(outcome.verified)
-            except VerificationFailed as failed:  # changed but not verified: still report (the task exits 1)
-                say(f"error: {failed.render()}")
-                if len(report.steps) == steps:
-                    report.steps.append(("rollback (not verified)", time.monotonic() - started))
-                report.verified = False
+            report.preflight = _preflight(rt, say)
+            (_rehearse_guard if guard else _rehearse_option)(rt, report, say)
             report.final = _final_state(world, rt)
+            report.notifications = [r.json for r in world.webhook.received() if isinstance(r.json, dict)]
             if keep:
                 say(f"--keep: the world stays up until Ctrl-C; diagnostics in {capture_dir}")
                 _serve_until_interrupted(world, say)
@@ -151,6 +168,45 @@ def drill(scenario: str, rollout_seconds: float = 3.0, keep: bool = False, say: 
         if not keep:
             shutil.rmtree(capture_dir, ignore_errors=True)
     return report
+
+
+def _preflight(rt: Runtime, say: Say) -> Preflight:
+    from ops.checks import preflight
+
+    found = preflight.run(rt)
+    say(preflight.render(found))
+    return found
+
+
+def _rehearse_option(rt: Runtime, report: DrillReport, say: Say) -> None:
+    """Triage, then the recommended option non-interactively, waited for and verified."""
+    result = _timed(report, "triage", lambda: triage_mod.triage(rt, None, 300))
+    say(triage_mod.render(result))
+    report.recommendation = result.recommendation
+    started, steps = time.monotonic(), len(report.steps)
+    try:
+        outcome = _run_option(rt, result, say)
+        if outcome is None:  # nothing was changed: still verify
+            report.verified = _timed(report, "verify", lambda: verify_now(rt, say).ok)
+        else:
+            report.steps += [(stage, outcome.stages.get(stage, 0.0)) for stage in ("capture", "change", "wait", "verify")]
+            report.verified = bool(outcome.verified)
+    except ToolkitError as failed:  # said, and the report still comes (the task exits 1); Ctrl-C ends it
+        if isinstance(failed, Interrupted):
+            raise
+        say(f"error: {failed.render()}")
+        if len(report.steps) == steps:
+            report.steps.append(("rollback (not verified)", time.monotonic() - started))
+        report.verified = False
+
+
+def _rehearse_guard(rt: Runtime, report: DrillReport, say: Say) -> None:
+    """The pipeline's step after a deploy: follow, verify, roll back by itself."""
+    from ops.change.guard import guard
+
+    report.guard = _timed(report, "guard", lambda: guard(rt, None, rollback=True, say=say))
+    say(f"guard: {report.guard.summary()}")
+    report.verified = report.guard.outcome in ("healthy", "rolled-back")
 
 
 def _final_state(world: Any, rt: Runtime) -> list[str]:

@@ -152,7 +152,8 @@ def api_phase(rt: Runtime, pair: Pair, request: RevisionRequest, say: Say, worke
     else:
         resolved = {i.container: i.digest for i in plan.steps[0].images}
     plan.notes = _diff(rt, api, target, running, resolved) + warnings
-    return Phase(plan, [Goal(api.name, task_definition=target.name)])
+    native = plan.steps[0].operation == "stop_service_deployment"
+    return Phase(plan, [Goal(api.name, task_definition=target.name, replacing=current if native else None)])
 
 
 def _digests(rt: Runtime, api: Service, target: Target, history: History | None, choice: Choice,

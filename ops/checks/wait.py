@@ -28,6 +28,15 @@ class Goal:
     service: str
     task_definition: str | None = None  # full ARN or family:revision the PRIMARY must run
     desired: int | None = None  # the desired count it must have
+    replacing: str | None = None  # a native rollback: this release may stay PRIMARY while ECS starts the rollback
+
+    def failed_tasks(self, service: Service) -> int:
+        """Failed tasks that count against this goal: those of its revision's deployments when it names one
+        (a release being rolled back keeps crashing until ECS has replaced it)."""
+        if self.task_definition is None:
+            return service.failed_tasks
+        wanted = short_td(self.task_definition)
+        return sum(d.failed for d in service.deployments if short_td(d.task_definition) == wanted)
 
 
 @dataclass
@@ -70,9 +79,12 @@ def _failure(goal: Goal, service: Service, failed_at_start: int, since: datetime
     if primary and primary.rollout_state == "FAILED" and not count_only:
         return f"{service.name}: rollout FAILED: {primary.rollout_reason or 'no reason given'}"
     if goal.task_definition and primary and short_td(primary.task_definition) != short_td(goal.task_definition):
+        if goal.replacing and short_td(primary.task_definition) == short_td(goal.replacing):
+            return None  # ECS has not started the rollback deployment yet
         return _replaced(service, primary.task_definition, goal.task_definition, since)
-    if service.failed_tasks - failed_at_start >= FAILED_TASKS_LIMIT:
-        return f"{service.name}: {service.failed_tasks - failed_at_start} tasks failed during the wait (crash loop?)"
+    failed = goal.failed_tasks(service) - failed_at_start
+    if failed >= FAILED_TASKS_LIMIT:
+        return f"{service.name}: {failed} tasks failed during the wait (crash loop?)"
     return None
 
 
@@ -160,7 +172,7 @@ def follow(describe: Callable[[], dict[str, Service]], goals: Sequence[Goal], ti
     while True:
         services = describe()
         elapsed = pace.clock() - start
-        failed_at_start = failed_at_start or {n: services[n].failed_tasks for n in names}
+        failed_at_start = failed_at_start or {g.service: g.failed_tasks(services[g.service]) for g in goals}
         events_before = events_before or {n: _newest_event(services[n]) for n in names}
         printer.show([services[n] for n in names], elapsed)
         result.final = services
