@@ -224,17 +224,22 @@ def _options(yes: bool, dry_run: bool, wait: bool, timeout: str | None, break_lo
     return Options(yes=yes, dry_run=dry_run, wait=wait, timeout=cli.seconds(timeout), break_lock=break_lock)
 
 
-@task(pre=[whoami], auto_shortflags=False, help={**MUTATION_HELP, **REVISION_HELP})
+@task(pre=[whoami], auto_shortflags=False, help={
+    **MUTATION_HELP, **REVISION_HELP,
+    "native": "--no-native: roll back with update_service even while the release is still rolling out "
+              "(default: ECS's native rollback, stop_service_deployment ROLLBACK)",
+})
 @cli.edge
 @cli.sigterm_as_ctrl_c
 def rollback_api(c: Context, revision: str | None = None, yes: bool = False, dry_run: bool = False, wait: bool = True,
-                 timeout: str | None = None, allow_same_image: bool = False, force: bool = False, break_lock: bool = False) -> str:
+                 timeout: str | None = None, allow_same_image: bool = False, force: bool = False,
+                 break_lock: bool = False, native: bool = True) -> str:
     """Option 1: roll the API service back to a known-good task definition revision."""
     from ops.change.api import RevisionRequest
     from ops.change.api import rollback_api as run
     from ops.change.runner import describe
 
-    request = RevisionRequest(revision, force=force, allow_same_image=allow_same_image)
+    request = RevisionRequest(revision, force=force, allow_same_image=allow_same_image, native=native)
     return describe(run(runtime(c), request, _options(yes, dry_run, wait, timeout, break_lock)))
 
 
@@ -263,7 +268,8 @@ def rollback_image(c: Context, image: str | None = None, container: str | None =
 @cli.edge
 @cli.sigterm_as_ctrl_c
 def rollback_full(c: Context, revision: str | None = None, yes: bool = False, dry_run: bool = False, wait: bool = True,
-                  timeout: str | None = None, allow_same_image: bool = False, force: bool = False, break_lock: bool = False) -> str:
+                  timeout: str | None = None, allow_same_image: bool = False, force: bool = False,
+                  break_lock: bool = False) -> str:
     """Option 4: stop the worker, wait for 0, roll back the API, wait, verify."""
     from ops.change.api import RevisionRequest
     from ops.change.full import rollback_full as run

@@ -65,9 +65,14 @@ def plan_diff(current_name: str, target_name: str, current: dict[str, Any], targ
     for key in ("cpu", "memory"):
         if current.get(key) != target.get(key):
             lines.append(f"  task {key}: {current.get(key, '(unset)')} -> {target.get(key, '(unset)')}")
-    if not lines:
-        return [f"diff: {current_name} and {target_name} are identical (images, environment, command, cpu, memory)"]
+    changed = [line for line in lines if not line.endswith(SAME_DIGEST)]
+    if not changed:
+        return [f"diff: {current_name} and {target_name} are identical (images, environment, command, cpu, memory)",
+                *lines]
     return [f"diff: {current_name} (running now) -> {target_name}", *lines]
+
+
+SAME_DIGEST = ", the same digest"
 
 
 def _short(image: Any) -> str:
@@ -89,7 +94,7 @@ def _container_lines(name: str, old: dict[str, Any], new: dict[str, Any], runnin
     if old.get("image") != new.get("image") or (resolved and running and running != {resolved}):
         lines.append(f"  {name} image: {before} -> {after}")
     elif resolved and running == {resolved}:
-        lines.append(f"  {name} image: {before}, the same digest")
+        lines.append(f"  {name} image: {before}{SAME_DIGEST}")
     lines += [f"  {name} environment {change}" for change in _environment_changes(old, new)]
     for key in ("command", "entryPoint", "cpu", "memory", "memoryReservation"):
         if old.get(key) != new.get(key):
