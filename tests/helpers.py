@@ -7,7 +7,7 @@ import json
 import subprocess
 import sys
 import tempfile
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -39,6 +39,7 @@ class InvResult:
     code: int
     stdout: str
     stderr: str
+    calls: list[tuple[str, ...]] = field(default_factory=list)  # the AWS calls it made, in order
 
 
 def inv_command(args: list[str], record: Path | None = None) -> list[str]:
@@ -55,8 +56,10 @@ def run_inv(args: list[str], env: dict[str, str], cwd: Path, timeout: float = 12
     with tempfile.NamedTemporaryFile("r", prefix="calls-", suffix=".txt") as record:
         proc = subprocess.run(inv_command(args, Path(record.name)), cwd=cwd, env=env, stdin=subprocess.DEVNULL,
                               capture_output=True, text=True, timeout=timeout)
-        assert_known_calls(record.read())
-    return InvResult(proc.returncode, proc.stdout, proc.stderr)
+        recorded = record.read()
+    assert_known_calls(recorded)
+    calls = [tuple(line.split()) for line in recorded.splitlines() if line.strip()]
+    return InvResult(proc.returncode, proc.stdout, proc.stderr, calls)
 
 
 def assert_known_calls(recorded: str) -> None:

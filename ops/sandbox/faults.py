@@ -17,13 +17,16 @@ WsgiApp = Callable[[dict[str, Any], Callable[..., Any]], Iterable[bytes]]
 
 @dataclass
 class FaultRule:
-    """Answer requests for ``action`` with an AWS error, ``times`` times (None: until cleared)."""
+    """Answer requests for ``action`` with an AWS error, ``times`` times (None: until cleared); with
+    ``after``, only once a request for that action has been answered (e.g. credentials that expire
+    after the first UpdateService)."""
 
     action: str
     code: str
     message: str
     status: int
     times: int | None
+    after: str | None = None
 
 
 class FaultInjector:
@@ -31,6 +34,7 @@ class FaultInjector:
 
     def __init__(self) -> None:
         self._rules: list[FaultRule] = []
+        self._seen: set[str] = set()  # actions answered (not faulted) so far
         self._lock = threading.Lock()
 
     def add(self, rule: FaultRule) -> None:
@@ -47,7 +51,7 @@ class FaultInjector:
         """The rule that fires for this request, if any, counting it down."""
         with self._lock:
             for rule in self._rules:
-                if rule.action == action:
+                if rule.action in (action, "*") and (rule.after is None or rule.after in self._seen):
                     if rule.times is not None:
                         rule.times -= 1
                         if rule.times <= 0:
@@ -63,6 +67,8 @@ class FaultInjector:
             action = target.rpartition(".")[2] if target else _query_action(environ)
             rule = self.take(action) if action else None
             if rule is None:
+                with self._lock:
+                    self._seen.add(action)
                 return app(environ, start_response)
             body, content_type = (_json_error(rule) if target else _xml_error(rule))
             start_response(f"{rule.status} Injected", [

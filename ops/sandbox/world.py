@@ -231,10 +231,12 @@ class World(CallerAccess):
             self._behaviours.overrides.pop((family, int(revision)), None)
 
     def inject_fault(self, action: str = "FilterLogEvents", code: str = "AccessDeniedException",
-                     message: str | None = None, status: int = 400, times: int | None = None) -> None:
-        """Answer the next ``times`` requests for AWS operation ``action`` with an error."""
+                     message: str | None = None, status: int = 400, times: int | None = None,
+                     after: str | None = None) -> None:
+        """Answer the next ``times`` requests for AWS operation ``action`` (``*``: any) with an error;
+        with ``after``, only once a request for that operation has gone through."""
         text = message or f"User is not authorized to perform: {action} (injected fault)"
-        self._faults.add(FaultRule(action, code, text, status, times))
+        self._faults.add(FaultRule(action, code, text, status, times, after))
 
     def clear_faults(self) -> None:
         """Remove every injected fault."""

@@ -70,6 +70,10 @@ def test_terminal_prompt_declined_changes_nothing(world: Any, tmp_path: Path) ->
     code, screen = _answer_prompt(["rollback.api"], world_env(world, tmp_path), tmp_path, b"no\n", "not confirmed")
     assert code == 1
     assert "plan: Option 1: roll back sandbox-broker to sandbox-broker:8" in screen
+    # the question names where the change would land, after the plan's diff
+    question = screen.index("Proceed with Option 1: roll back sandbox-broker to sandbox-broker:8 in AWS account "
+                            f"{world.account_id}, region eu-central-1, cluster sandbox-broker-cluster? Type 'yes'")
+    assert screen.index("diff: sandbox-broker:9 (running now) -> sandbox-broker:8") < question
     assert "not confirmed: nothing was changed" in screen
     assert _primary(world) == "sandbox-broker:9"
     assert not (tmp_path / "diagnostics").exists()
@@ -108,12 +112,31 @@ def test_sandbox_task_serves_until_interrupted(tmp_path: Path) -> None:
         ecs = boto3.client("ecs", endpoint_url=endpoint, region_name="eu-central-1",
                            aws_access_key_id="any", aws_secret_access_key="thing")
         assert ecs.list_clusters()["clusterArns"]
+        # the AWS CLI's deployment-history commands, answered by `inv sandbox` as ECS answers them
+        cli = dict(env, AWS_DEFAULT_REGION="eu-central-1")
+        listed = _aws(cli, "ecs", "list-service-deployments", "--cluster", "sandbox-broker-cluster",
+                      "--service", "sandbox-broker")
+        revision = listed["serviceDeployments"][0]["targetServiceRevisionArn"]
+        described = _aws(cli, "ecs", "describe-service-revisions", "--service-revision-arns", revision)
+        assert described["serviceRevisions"][0]["taskDefinition"].endswith("task-definition/sandbox-broker:9")
+        assert described["serviceRevisions"][0]["containerImages"][0]["imageDigest"].startswith("sha256:")
     finally:
         proc.send_signal(signal.SIGINT)
         out, err = proc.communicate(timeout=30)
     assert proc.returncode == 0, err
     assert "Traceback" not in err
     assert not Path(config).exists()  # its runtime config (with the token) is removed on exit
+
+
+def _aws(env: dict[str, str], *args: str) -> Any:
+    """The AWS CLI v1 of the venv, JSON output."""
+    import json
+    import sys
+
+    done = subprocess.run([str(Path(sys.executable).with_name("aws")), *args, "--output", "json"], env=env,
+                          capture_output=True, text=True, timeout=60)
+    assert done.returncode == 0, done.stderr
+    return json.loads(done.stdout)
 
 
 def test_sandbox_unknown_scenario(tmp_path: Path) -> None:

@@ -250,6 +250,20 @@ def test_fault_injection_json_and_query_protocols(world: World) -> None:
     assert sts.get_caller_identity()["Account"] == world.account_id
 
 
+def test_a_fault_can_start_after_another_call(world: World) -> None:
+    """Credentials that expire after the first UpdateService: any call fails once that one went through."""
+    ecs, sts = client(world, "ecs"), client(world, "sts")
+    world.inject_fault(action="*", code="ExpiredTokenException", message="expired", after="UpdateService")
+    assert sts.get_caller_identity()["Account"] == world.account_id  # not yet
+    ecs.update_service(cluster=CLUSTER, service=WORKER, desiredCount=1)
+    for call in (sts.get_caller_identity, lambda: ecs.describe_services(cluster=CLUSTER, services=[API])):
+        with pytest.raises(ClientError) as raised:
+            call()
+        assert raised.value.response["Error"]["Code"] == "ExpiredTokenException"
+    world.clear_faults()
+    assert sts.get_caller_identity()["Account"] == world.account_id
+
+
 def test_logs_have_history_and_live_traffic(world: World) -> None:
     logs = client(world, "logs")
     start = int((time.time() - 30 * 60) * 1000)
