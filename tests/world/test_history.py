@@ -358,11 +358,11 @@ def test_aws_cli_rolls_a_release_in_flight_back(tmp_path: Path) -> None:
         listed = cli.json(f"aws ecs list-service-deployments --cluster {CLUSTER} --service {API} "
                           f"--status IN_PROGRESS {where}")
         [arn] = [d["serviceDeploymentArn"] for d in listed["serviceDeployments"]]
-        stopped = cli.json(f"aws ecs stop-service-deployment --service-deployment-arn {arn} --stop-type ROLLBACK {where}")
-        assert stopped == {"serviceDeploymentArn": arn}
+        stop = f"aws ecs stop-service-deployment --service-deployment-arn {arn} --stop-type ROLLBACK {where}"
+        assert cli.json(stop) == {"serviceDeploymentArn": arn}
         status = f"aws ecs describe-service-deployments --service-deployment-arns {arn} " \
                  f"--query serviceDeployments[0].status {where}"
         cli.poll(status, "ROLLBACK_SUCCESSFUL", timeout=15)
-        again = cli.run(f"aws ecs stop-service-deployment --service-deployment-arn {arn} --stop-type ROLLBACK {where}")
+        again = cli.run(stop)
         assert again.returncode != 0 and "ConflictException" in again.stderr
         assert describe(client(world, "ecs"), API)["taskDefinition"].endswith(":9")
