@@ -112,6 +112,19 @@ def test_world_exposes_the_same_history(world: World, ecs: BaseClient) -> None:
     assert primary["serviceRevisionArn"] == seen[0]["targetServiceRevision"]["arn"]
 
 
+def test_describe_services_names_the_current_deployment_and_revisions(world: World, ecs: BaseClient) -> None:
+    service = describe(ecs, API)
+    newest = history(ecs)[0]
+    assert service["currentServiceDeployment"] == newest["serviceDeploymentArn"]
+    assert service["currentServiceRevisions"] == [{"arn": newest["targetServiceRevisionArn"], "requestedTaskCount": 2,
+                                                   "runningTaskCount": 2, "pendingTaskCount": 0}]
+    world.set_behaviour(API, 8, "stuck")
+    rolling = ecs.update_service(cluster=CLUSTER, service=API, taskDefinition="sandbox-broker:8")["service"]
+    assert rolling["currentServiceDeployment"] == newest_arn(ecs) != newest["serviceDeploymentArn"]
+    assert [r["arn"] for r in rolling["currentServiceRevisions"]] == [
+        history(ecs)[0]["targetServiceRevisionArn"], newest["targetServiceRevisionArn"]]
+
+
 @pytest.mark.parametrize("operation", ["ListServiceDeployments", "DescribeServiceDeployments",
                                        "DescribeServiceRevisions"])
 def test_answers_match_the_ecs_model(world: World, ecs: BaseClient, operation: str) -> None:
