@@ -199,7 +199,8 @@ class Deployer(Scheduler):
             record.move("ROLLBACK_SUCCESSFUL", "Rolled back to the previous service revision.", at)
 
     def _sync(self, sim: ServiceSim) -> None:
-        """moto's Service (describe_services) and the ongoing service deployments' task counts."""
+        """moto's Service (describe_services, with its current service deployment and revisions) and the
+        ongoing service deployments' task counts."""
         super()._sync(sim)
         counts: dict[str, Counts] = {}
         for deployment in sim.deployments:
@@ -207,6 +208,8 @@ class Deployer(Scheduler):
             seen.requested += deployment.desired
             seen.running += deployment.count("RUNNING")
             seen.pending += deployment.count("PENDING")
+        sim.service.current_service_deployment = sim.deployments[0].service_deployment.arn
+        sim.service.current_service_revisions = [c.describe(arn) for arn, c in counts.items()]
         for deployment in sim.deployments:
             record = deployment.service_deployment
             if not record.ongoing:

@@ -101,12 +101,13 @@ class Scheduler:
         deployment.updated_at = utcnow()
 
     def _scale_primary(self, sim: ServiceSim, now: float) -> None:
-        """Start or stop PRIMARY tasks until it has ``desiredCount`` wanted tasks."""
+        """Start or stop PRIMARY tasks until it has ``desiredCount`` wanted tasks (a FAILED deployment
+        launches no new tasks, as ECS documents)."""
         primary = sim.deployments[0]
         primary.desired = sim.service.desired_count
         live = primary.live()
         missing = primary.desired - len(live)
-        if missing > 0:
+        if missing > 0 and primary.rollout_state != "FAILED":
             started = [self._launch(sim, primary, now) for _ in range(missing)]
             self._event(sim, f"(service {sim.service.name}) has started {len(started)} tasks: "
                         + " ".join(f"(task {t.id})" for t in started) + ".")

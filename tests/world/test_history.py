@@ -112,6 +112,19 @@ def test_world_exposes_the_same_history(world: World, ecs: BaseClient) -> None:
     assert primary["serviceRevisionArn"] == seen[0]["targetServiceRevision"]["arn"]
 
 
+def test_describe_services_names_the_current_deployment_and_revisions(world: World, ecs: BaseClient) -> None:
+    service = describe(ecs, API)
+    newest = history(ecs)[0]
+    assert service["currentServiceDeployment"] == newest["serviceDeploymentArn"]
+    assert service["currentServiceRevisions"] == [{"arn": newest["targetServiceRevisionArn"], "requestedTaskCount": 2,
+                                                   "runningTaskCount": 2, "pendingTaskCount": 0}]
+    world.set_behaviour(API, 8, "stuck")
+    rolling = ecs.update_service(cluster=CLUSTER, service=API, taskDefinition="sandbox-broker:8")["service"]
+    assert rolling["currentServiceDeployment"] == newest_arn(ecs) != newest["serviceDeploymentArn"]
+    assert [r["arn"] for r in rolling["currentServiceRevisions"]] == [
+        history(ecs)[0]["targetServiceRevisionArn"], newest["targetServiceRevisionArn"]]
+
+
 @pytest.mark.parametrize("operation", ["ListServiceDeployments", "DescribeServiceDeployments",
                                        "DescribeServiceRevisions"])
 def test_answers_match_the_ecs_model(world: World, ecs: BaseClient, operation: str) -> None:
@@ -358,11 +371,11 @@ def test_aws_cli_rolls_a_release_in_flight_back(tmp_path: Path) -> None:
         listed = cli.json(f"aws ecs list-service-deployments --cluster {CLUSTER} --service {API} "
                           f"--status IN_PROGRESS {where}")
         [arn] = [d["serviceDeploymentArn"] for d in listed["serviceDeployments"]]
-        stopped = cli.json(f"aws ecs stop-service-deployment --service-deployment-arn {arn} --stop-type ROLLBACK {where}")
-        assert stopped == {"serviceDeploymentArn": arn}
+        stop = f"aws ecs stop-service-deployment --service-deployment-arn {arn} --stop-type ROLLBACK {where}"
+        assert cli.json(stop) == {"serviceDeploymentArn": arn}
         status = f"aws ecs describe-service-deployments --service-deployment-arns {arn} " \
                  f"--query serviceDeployments[0].status {where}"
         cli.poll(status, "ROLLBACK_SUCCESSFUL", timeout=15)
-        again = cli.run(f"aws ecs stop-service-deployment --service-deployment-arn {arn} --stop-type ROLLBACK {where}")
+        again = cli.run(stop)
         assert again.returncode != 0 and "ConflictException" in again.stderr
         assert describe(client(world, "ecs"), API)["taskDefinition"].endswith(":9")

@@ -133,6 +133,8 @@ def test_target_image_expired_by_a_lifecycle_policy() -> None:
         ecs.update_service(cluster=CLUSTER, service=API, taskDefinition="sandbox-broker:8")
         failed = describe_when(ecs, API, lambda s: s["deployments"][0]["rolloutState"] == "FAILED")
         assert failed["deployments"][0]["runningCount"] == 0 and failed["runningCount"] == 2  # :9 still runs
+        settled = describe_when(ecs, API, lambda s: s["deployments"][0]["pendingCount"] == 0)  # no new launches
+        assert settled["deployments"][0]["failedTasks"] == describe(ecs, API)["deployments"][0]["failedTasks"]
         _assert_cannot_pull(ecs, ":v8")
         newest = history(ecs)[0]
         assert (newest["taskDefinition"], newest["status"], newest["digest"]) == ("sandbox-broker:8", "STOPPED", None)

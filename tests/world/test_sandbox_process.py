@@ -1,4 +1,5 @@
-"""`inv sandbox` as a real process: SIGTERM (how CI and `kill` stop it) ends it within a second."""
+"""`inv sandbox` as a real process: the AWS CLI reads its deployment history; SIGTERM (how CI and
+`kill` stop it) ends it within a second."""
 
 from __future__ import annotations
 
@@ -12,16 +13,16 @@ from pathlib import Path
 import boto3
 import requests
 
-from ops.sandbox.runbook import isolated_env
+from ops.sandbox.runbook import aws_argv, isolated_env
 
 ROOT = Path(__file__).resolve().parents[2]
 INV = str(Path(sys.executable).with_name("inv"))
 STOP_SECONDS = 1.0  # asked: 2 s; it takes ~0.1 s (it took 1.5 s idle, more under load, before)
 
 
-def _start_sandbox(home: Path) -> tuple[subprocess.Popen[str], dict[str, str]]:
+def _start_sandbox(home: Path, *flags: str) -> tuple[subprocess.Popen[str], dict[str, str]]:
     """`inv sandbox` in the background; returns it and its banner's KEY=VALUE lines once it is ready."""
-    proc = subprocess.Popen([INV, "-r", str(ROOT), "sandbox", "--rollout-seconds", "1"], cwd=home,
+    proc = subprocess.Popen([INV, "-r", str(ROOT), "sandbox", "--rollout-seconds", "1", *flags], cwd=home,
                             env=dict(isolated_env(home), PYTHONUNBUFFERED="1"), stdin=subprocess.DEVNULL,
                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     assert proc.stdout is not None
@@ -53,3 +54,26 @@ def test_sigterm_stops_the_sandbox_within_a_second(tmp_path: Path) -> None:
     assert proc.returncode == 0, err
     assert "sandbox world: stopping" in out and "Traceback" not in err
     assert elapsed < STOP_SECONDS, f"took {elapsed:.2f}s to exit after SIGTERM"
+
+
+def test_the_aws_cli_reads_the_sandbox_deployment_history(tmp_path: Path) -> None:
+    proc, banner = _start_sandbox(tmp_path, "--scenario", "next-release-failing")
+    try:
+        env = dict(isolated_env(tmp_path), AWS_ENDPOINT_URL=banner["AWS_ENDPOINT_URL"], AWS_ACCESS_KEY_ID="any",
+                   AWS_SECRET_ACCESS_KEY="thing", AWS_DEFAULT_REGION="eu-central-1")
+        command = ("aws ecs list-service-deployments --cluster sandbox-broker-cluster --service sandbox-broker "
+                   "--query serviceDeployments[].targetServiceRevisionArn --output text")
+        listed = subprocess.run(aws_argv(command, str(Path(sys.executable).with_name("aws"))), env=env,
+                                capture_output=True, text=True, timeout=60)
+        assert listed.returncode == 0, listed.stderr
+        arns = listed.stdout.split()
+        assert len(arns) == 4  # :10, :9, :8, :7
+        command = f"aws ecs describe-service-revisions --service-revision-arns {arns[1]} " \
+                  "--query serviceRevisions[0].taskDefinition --output text"
+        described = subprocess.run(aws_argv(command, str(Path(sys.executable).with_name("aws"))), env=env,
+                                   capture_output=True, text=True, timeout=60)
+        assert described.stdout.strip().endswith("task-definition/sandbox-broker:9"), described.stderr
+    finally:
+        proc.send_signal(signal.SIGTERM)
+        proc.communicate(timeout=30)
+    assert proc.returncode == 0
