@@ -45,10 +45,13 @@ def edge(body: F) -> F:
         except Exit:
             raise
         except ToolkitError as error:
+            if isinstance(error, Interrupted):
+                _exiting()
             raise fail(error) from None
         except (BotoCoreError, ClientError) as error:
             raise fail(translate(error, _profile(context))) from None
         except KeyboardInterrupt:
+            _exiting()
             raise fail(Interrupted("interrupted: this task had changed nothing")) from None
 
     return wrapper  # type: ignore[return-value]
@@ -71,6 +74,13 @@ def sigterm_as_ctrl_c(body: F) -> F:
 
 def _interrupt(signum: int, frame: Any) -> None:
     raise KeyboardInterrupt
+
+
+def _exiting() -> None:
+    """After an interrupt has been handled (aftermath said, lock released) the process only exits: another
+    Ctrl-C or SIGTERM now would cut that short into a bare signal death, so they are ignored."""
+    for number in (signal.SIGINT, signal.SIGTERM):
+        signal.signal(number, signal.SIG_IGN)
 
 
 # ---------------------------------------------------------------- flags

@@ -158,4 +158,5 @@ def worker_start(rt: Runtime, request: StartRequest, options: Options, say: Say 
     if plan is None:
         say(f"{worker.name} already runs {worker.running}/{wanted}: nothing to do")
         return None
-    return run(rt, START_TASK, plan.title, [Phase(plan, [Goal(worker.name, desired=wanted)])], options, say=say)
+    goal = Goal(worker.name, desired=wanted, at_least=scaling is not None)  # resumed scaling may add tasks
+    return run(rt, START_TASK, plan.title, [Phase(plan, [goal])], options, say=say)

@@ -29,6 +29,7 @@ class Goal:
     task_definition: str | None = None  # full ARN or family:revision the PRIMARY must run
     desired: int | None = None  # the desired count it must have
     replacing: str | None = None  # a native rollback: this release may stay PRIMARY while ECS starts the rollback
+    at_least: bool = False  # ``desired`` or more (auto scaling, resumed, may raise the count further)
 
     def failed_tasks(self, service: Service) -> int:
         """Failed tasks that count against this goal: those of its revision's deployments when it names one
@@ -58,19 +59,21 @@ def progress_line(service: Service) -> str:
 def _matches(goal: Goal, service: Service) -> bool:
     primary = service.primary
     if goal.desired is not None and goal.task_definition is None:
-        return _count_reached(service, goal.desired)
+        return _count_reached(service, goal.desired, goal.at_least)
     if goal.task_definition and (not primary or short_td(primary.task_definition) != short_td(goal.task_definition)):
         return False
     return service.is_steady
 
 
-def _count_reached(service: Service, desired: int) -> bool:
+def _count_reached(service: Service, desired: int, at_least: bool = False) -> bool:
     """A desired-count change is done when the counts are there, whatever an older rollout's state
-    (a deployment the circuit breaker marked FAILED keeps that state after a scale to 0)."""
-    if service.desired != desired or service.running != desired or service.pending != 0:
+    (a deployment the circuit breaker marked FAILED keeps that state after a scale to 0). With
+    ``at_least``, auto scaling may have raised the count further: all that runs is wanted."""
+    wanted = max(desired, service.desired) if at_least else desired
+    if service.desired != wanted or service.running != wanted or service.pending != 0:
         return False
     primary = service.primary
-    return desired == 0 or (len(service.deployments) == 1 and primary is not None and primary.running == desired)
+    return wanted == 0 or (len(service.deployments) == 1 and primary is not None and primary.running == wanted)
 
 
 def _failure(goal: Goal, service: Service, failed_at_start: int, since: datetime | None = None) -> str | None:

@@ -57,8 +57,9 @@ def test_two_rollbacks_at_the_same_instant_exactly_one_changes_anything(world: A
     env = world_env(world, tmp_path)
     for round_ in range(4):
         before = len(_changes(tmp_path))
-        procs = [spawn_inv(["rollback.api", "--yes", "--timeout", "2"], env, tmp_path, stdout=subprocess.PIPE,
-                           stderr=subprocess.PIPE, text=True) for _ in range(2)]
+        args = ["rollback.api", "--yes", "--timeout", "2", "--allow-same-image"]  # :8 again after round 1
+        procs = [spawn_inv(args, env, tmp_path, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+                 for _ in range(2)]
         results = [(p.wait(timeout=90), *p.communicate()) for p in procs]
         refused = [err for code, _, err in results if "is held by" in err]
         assert len(refused) == 1, [err[-600:] for _, _, err in results]
@@ -91,9 +92,12 @@ def test_a_held_lock_is_named_and_only_a_stale_or_orphaned_one_is_broken(world: 
     assert f"breaking the stale rollback lock: removing {LOCK}, held by arn:aws:sts::123456789012:assumed-role/" \
            "oncall/alice" in broken.stdout and "its plan: stop the worker" in broken.stdout
     assert _held(world) is None and _primary(world) == "sandbox-broker:8"
-    lock_lines = [(r["operation"], r["action"]) for r in audit_lines(tmp_path) if r["operation"] in LOCK_OPERATIONS]
-    assert lock_lines == [("delete_parameter", "break the stale rollback lock"), ("put_parameter", "take the rollback lock"),
-                          ("delete_parameter", "release the rollback lock")]
+    lock_lines = [(r["operation"], r["action"], r["outcome"]) for r in audit_lines(tmp_path)
+                  if r["operation"] in LOCK_OPERATIONS]
+    assert lock_lines[-4:] == [("put_parameter", "take the rollback lock", "failed"),  # it was held
+                               ("delete_parameter", "break the stale rollback lock", "ok"),
+                               ("put_parameter", "take the rollback lock", "ok"),
+                               ("delete_parameter", "release the rollback lock", "ok")]
     assert json.loads(run_inv(["status", "--json"], env, tmp_path).stdout)["lock"] is None
 
 
@@ -110,7 +114,7 @@ def test_a_release_that_fails_is_said_with_the_command_to_do_it_by_hand(world: A
     world.deny("ssm:DeleteParameter")
     result = run_inv(["worker.stop", "--yes", "--no-wait"], world_env(world, tmp_path), tmp_path)
     assert result.code == 0, result.stdout + result.stderr  # the change itself worked
-    assert f"warning: could not release the rollback lock (access denied calling DeleteParameter" in result.stderr
+    assert "warning: could not release the rollback lock (access denied calling DeleteParameter" in result.stderr
     assert f"remove it by hand: aws ssm delete-parameter --name {LOCK} --region eu-central-1" in result.stderr
     assert _held(world) is not None
 

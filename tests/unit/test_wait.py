@@ -122,3 +122,11 @@ def test_a_scale_to_zero_is_done_by_the_counts_and_each_service_is_timed() -> No
     rounds = scripted({API: ROLLING, WORKER: WORKER_UP}, {API: DONE, WORKER: WORKER_ZERO})
     _, seconds, calls = run(rounds, [Goal(API), Goal(WORKER, desired=0)])
     assert set(seconds) == {API, WORKER} and len(calls) == 2
+
+
+def test_at_least_a_count_when_resumed_auto_scaling_adds_tasks() -> None:
+    raised = service(WORKER, "sandbox-broker-worker:1", [deployment("sandbox-broker-worker:1", desired=2)])
+    _, seconds, _ = run(scripted({WORKER: raised}), [Goal(WORKER, desired=1, at_least=True)])
+    assert WORKER in seconds
+    with pytest.raises(WaitFailed, match="timed out"):
+        run(scripted({WORKER: raised}), [Goal(WORKER, desired=1)], timeout=3)

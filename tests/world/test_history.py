@@ -17,7 +17,17 @@ from botocore.exceptions import ClientError
 
 from ops.sandbox import World
 from tests.world.helpers import (
-    API, CLUSTER, ROLLOUT, WORKER, Cli, client, describe, raw_answer, running_digests, shape_errors, wait_for,
+    API,
+    CLUSTER,
+    ROLLOUT,
+    WORKER,
+    Cli,
+    client,
+    describe,
+    raw_answer,
+    running_digests,
+    shape_errors,
+    wait_for,
 )
 
 MODEL = botocore.session.get_session().get_service_model("ecs")

@@ -20,7 +20,16 @@ from botocore.exceptions import ClientError
 
 from ops.sandbox import SCENARIOS, World
 from tests.world.helpers import (
-    API, CLUSTER, ROLLOUT, WORKER, WORKER_TARGET, client, describe, describe_when, running_digests, wait_for,
+    API,
+    CLUSTER,
+    ROLLOUT,
+    WORKER,
+    WORKER_TARGET,
+    client,
+    describe,
+    describe_when,
+    running_digests,
+    wait_for,
 )
 
 ROOT = Path(__file__).resolve().parents[2]
