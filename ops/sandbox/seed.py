@@ -29,6 +29,7 @@ ROLLOUT_TOOK = timedelta(minutes=4, seconds=10)  # how long each past deployment
 HISTORY = timedelta(minutes=30)  # how far back the logs reach
 FIRST_RECORDED_REVISION = 7  # the API's deployment history starts with :7
 SEEDED_WORKER_FAILURES = 9
+WORKER_SINCE = 5  # the worker service exists since API revision 5: :1-:4 ran the background jobs themselves
 SEEDED_IN_FLIGHT_FAILURES = 6
 
 
@@ -60,6 +61,7 @@ def seed(backends: Backends, simulator: RolloutSimulator, traffic: LogTraffic,
                    scenario.api_breaker)
     worker = _service(backends.ecs, WORKER_SERVICE, f"{WORKER_FAMILY}:1", scenario.worker_desired,
                       breaker_rollback)
+    _creation_times(backends.ecs, api, worker, history)
     api_since = _api_history(simulator, api, scenario, history)
     worker_since = _pushed(history, BAD_API_REVISION)
     simulator.adopt(worker, worker_since, worker_since + ROLLOUT_TOOK,
@@ -75,6 +77,17 @@ def seed(backends: Backends, simulator: RolloutSimulator, traffic: LogTraffic,
     if scenario.ecr_keep is not None:
         expire_images(backends.ecr, scenario.ecr_keep)
     return history
+
+
+def _creation_times(ecs: EC2ContainerServiceBackend, api: Service, worker: Service, history: list[Release]) -> None:
+    """Each API revision was registered when its build was pushed; the worker service was created with
+    :WORKER_SINCE (before that the API ran the background jobs itself)."""
+    for revision, definition in ecs.task_definitions[API_FAMILY].items():
+        definition.registered_at = _pushed(history, revision)
+    for definition in ecs.task_definitions[WORKER_FAMILY].values():
+        definition.registered_at = _pushed(history, WORKER_SINCE)
+    api.created_at = _pushed(history, 1) - timedelta(hours=1)  # moto serialises ``created_at`` as createdAt
+    worker.created_at = _pushed(history, WORKER_SINCE) - timedelta(hours=1)
 
 
 def _pushed(history: list[Release], revision: int) -> datetime:

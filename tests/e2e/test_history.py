@@ -168,3 +168,13 @@ def test_drill_release_in_flight_rolls_back_natively(tmp_path: Path) -> None:
     assert result.code == 0, result.stdout[-3000:] + result.stderr
     assert "done: stop_service_deployment (sandbox-broker): sandbox-broker:10 -> sandbox-broker:9" in result.stdout
     assert result.stdout.rstrip().endswith("VERIFIED: the rollback worked")
+
+
+def test_a_target_older_than_the_worker_warns_that_jobs_may_run_twice(world_factory: Any, tmp_path: Path) -> None:
+    world = world_factory("api-bad-release")
+    old = _inv(world, tmp_path, "rollback.api", "--dry-run", "--revision", "4").stdout
+    warning = [line for line in old.splitlines() if line.startswith("warning:")]
+    assert len(warning) == 1 and "sandbox-broker:4 was registered before sandbox-broker-worker existed" in warning[0]
+    assert "jobs may run twice" in warning[0] and "Option 4 (`inv rollback.full`) stops the worker first" in warning[0]
+    assert "warning:" not in _inv(world, tmp_path, "rollback.api", "--dry-run", "--revision", "8").stdout
+    assert "registered before" not in _inv(world, tmp_path, "rollback.full", "--dry-run", "--revision", "4").stdout

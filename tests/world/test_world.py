@@ -376,3 +376,11 @@ def test_serve_prints_the_contract_lines_and_stops_on_interrupt() -> None:
     assert lines[1].startswith("api.url=http://127.0.0.1:")
     assert "export AWS_ACCESS_KEY_ID=testing" in lines
     assert "stopping" in rest and not config.exists()
+
+
+def test_revisions_are_registered_when_built_and_the_worker_came_with_5(world: World, ecs: BaseClient) -> None:
+    registered = {r: ecs.describe_task_definition(taskDefinition=f"sandbox-broker:{r}")["taskDefinition"]["registeredAt"]
+                  for r in (2, 4, 5, 9)}
+    assert registered[2] < registered[4] < registered[5] < registered[9]
+    [worker] = ecs.describe_services(cluster=CLUSTER, services=[WORKER])["services"]
+    assert registered[4] < worker["createdAt"] < registered[5]
