@@ -94,7 +94,7 @@ def world_factory() -> Iterator[Any]:
 
     started: list[Any] = []
 
-    def make(scenario: str = "api-bad-release", rollout_seconds: float = 1.5, **kwargs: Any) -> Any:
+    def make(scenario: str = "api-bad-release", rollout_seconds: float = 1.0, **kwargs: Any) -> Any:
         world = World(scenario=scenario, rollout_seconds=rollout_seconds, **kwargs)
         world.start()
         started.append(world)

@@ -87,7 +87,7 @@ def base_env(tmp_path: Path) -> dict[str, str]:
 
 def world_env(world: Any, tmp_path: Path) -> dict[str, str]:
     """Environment for `inv` against a World: endpoint, keys, token, API URL, fast polling."""
-    return dict(toolkit_env(world, tmp_path, poll=(0.3, 1.0), timeout=60), PYTHONDONTWRITEBYTECODE="1")
+    return dict(toolkit_env(world, tmp_path, poll=(0.2, 0.5), timeout=60), PYTHONDONTWRITEBYTECODE="1")
 
 
 def config_with(**changes: Any) -> dict[str, Any]:
