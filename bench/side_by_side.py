@@ -13,10 +13,22 @@ from typing import Any
 
 import requests
 
-from ops.sandbox import runbook
 from bench.common import (
-    API, INV, ROOT, WORKER, Measured, aws_argv, cli_env, inv_env, med, ratio, run_measured, section, table,
+    API,
+    INV,
+    ROOT,
+    WORKER,
+    Measured,
+    aws_argv,
+    cli_env,
+    inv_env,
+    med,
+    ratio,
+    run_measured,
+    section,
+    table,
 )
+from ops.sandbox import runbook
 
 STEADY_POLL = 0.05
 OPTION4_DEADLINE = 180.0

@@ -11,15 +11,27 @@ from __future__ import annotations
 import tempfile
 import threading
 import time
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Callable, Iterator
-from contextlib import contextmanager
 
-from ops.sandbox import runbook
 from bench.common import (
-    API_LOGS, INV, ROOT, WORKER_LOGS, Measured, aws_argv, cli_env, inv_env, med, ratio, run_measured, section, table,
+    API_LOGS,
+    INV,
+    ROOT,
+    WORKER_LOGS,
+    Measured,
+    aws_argv,
+    cli_env,
+    inv_env,
+    med,
+    ratio,
+    run_measured,
+    section,
+    table,
 )
+from ops.sandbox import runbook
 
 STREAMS_PER_GROUP = 8
 SPREAD_MS = 9 * 60 * 1000

@@ -142,3 +142,16 @@ def revision_rule(flag: str, value: str) -> int | None:
     if not number:
         raise UsageError(f"{flag} {value!r} is not a revision number or auto", f"e.g. {flag} 9 or {flag} auto")
     return number
+
+
+SANDBOX_INSTALL = "pip install -e '.[sandbox]'"
+
+
+def sandbox_scenarios() -> tuple[str, ...]:
+    """The rehearsal world's scenarios; a missing optional part (moto, PyYAML) is one line naming the install."""
+    try:
+        from ops.sandbox import SCENARIOS
+    except ModuleNotFoundError as missing:
+        raise UsageError(f"the rehearsal world needs the sandbox extra, and {missing.name!r} is not installed",
+                         f"install it in this venv with: {SANDBOX_INSTALL} (from the project folder)") from None
+    return SCENARIOS

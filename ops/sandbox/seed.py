@@ -16,9 +16,22 @@ from moto.logs.models import LogsBackend
 from .history import ServiceRevision
 from .registry import Release, expire_images, releases, repository_uri, seed_repository
 from .scenarios import (
-    API_CONTAINER, API_FAMILY, API_LOG_GROUP, API_SERVICE, BAD_API_REVISION, CLUSTER,
-    INACTIVE_API_REVISION, REGION, SCALABLE_DIMENSION, WORKER_CONTAINER, WORKER_FAMILY,
-    WORKER_LOG_GROUP, WORKER_SCALABLE_RESOURCE, WORKER_SERVICE, BehaviourTable, Scenario,
+    API_CONTAINER,
+    API_FAMILY,
+    API_LOG_GROUP,
+    API_SERVICE,
+    BAD_API_REVISION,
+    CLUSTER,
+    INACTIVE_API_REVISION,
+    REGION,
+    SCALABLE_DIMENSION,
+    WORKER_CONTAINER,
+    WORKER_FAMILY,
+    WORKER_LOG_GROUP,
+    WORKER_SCALABLE_RESOURCE,
+    WORKER_SERVICE,
+    BehaviourTable,
+    Scenario,
 )
 from .simulator import RolloutSimulator
 from .traffic import LogTraffic, Speaker

@@ -36,8 +36,17 @@ from .history_api import HistoryApi
 from .logfilter import LogFilter
 from .registry import Release, keep_untagged_images, pullable, resolve_digest
 from .scenarios import (
-    API_CONTAINER, API_LOG_GROUP, API_SERVICE, CLUSTER, REGION, WORKER_LOG_GROUP, WORKER_SERVICE,
-    Behaviour, BehaviourTable, check_behaviour, get_scenario,
+    API_CONTAINER,
+    API_LOG_GROUP,
+    API_SERVICE,
+    CLUSTER,
+    REGION,
+    WORKER_LOG_GROUP,
+    WORKER_SERVICE,
+    Behaviour,
+    BehaviourTable,
+    check_behaviour,
+    get_scenario,
 )
 from .seed import Backends, seed
 from .simulator import RolloutSimulator

@@ -152,3 +152,36 @@ def test_sandbox_stops_cleanly_on_sigterm(tmp_path: Path) -> None:
     _, err = proc.communicate(timeout=30)
     assert proc.returncode == 0 and "Traceback" not in err
     assert not Path(config).exists()
+
+
+def test_a_missing_optional_part_is_one_line_naming_the_install(tmp_path: Path) -> None:
+    """An install without the sandbox extra (no moto, no PyYAML): `inv sandbox` and `inv drill` say how to
+    install it, exit 2, no traceback. The missing packages are hidden by an import hook on PYTHONPATH."""
+    blocker = tmp_path / "blocker"
+    blocker.mkdir()
+    (blocker / "sitecustomize.py").write_text(
+        "import sys\n"
+        "class Missing:\n"
+        "    def find_spec(self, name, path=None, target=None):\n"
+        "        if name.split('.')[0] in ('moto', 'yaml'):\n"
+        "            raise ModuleNotFoundError(f'No module named {name!r}', name=name)\n"
+        "sys.meta_path.insert(0, Missing())\n")
+    env = dict(base_env(tmp_path), PYTHONPATH=str(blocker))
+    for task in (["sandbox"], ["drill"], ["drill", "--scenario", "release-in-flight"]):
+        result = run_inv(task, env, tmp_path)
+        assert result.code == 2, result.stderr
+        assert "Traceback" not in result.stderr and result.stdout == ""
+        [error] = [line for line in result.stderr.splitlines() if line.startswith("error:")]
+        assert "the sandbox extra" in error and "is not installed" in error
+        assert "pip install -e '.[sandbox]'" in result.stderr
+    assert run_inv(["--list"], env, tmp_path).code == 0  # the toolkit itself needs none of it
+
+
+def test_option1_to_option4_are_the_runbook_s_names_for_the_tasks(tmp_path: Path) -> None:
+    listed = run_inv(["--list"], base_env(tmp_path), tmp_path).stdout
+    for number, docstring in enumerate(("Option 1: roll the API service back", "Option 2: register a copy",
+                                        "Option 3: scale the worker service to 0", "Option 4: stop the worker"), 1):
+        assert re.search(rf"^  option{number}\s+{re.escape(docstring)}", listed, re.M), listed
+    for number, same in ((1, "rollback.api"), (3, "worker.stop")):
+        assert run_inv([f"option{number}", "--help"], base_env(tmp_path), tmp_path).stdout.replace(
+            f"option{number}", "X") == run_inv([same, "--help"], base_env(tmp_path), tmp_path).stdout.replace(same, "X")
