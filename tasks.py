@@ -49,7 +49,7 @@ def whoami(c: Context) -> None:
 JSON_HELP = "print one JSON document on stdout (the contract's shape) and nothing else there"
 
 
-@task(pre=[whoami], help={"json": JSON_HELP, "events": "how many recent service events to show per service (default 5)"})
+@task(help={"json": JSON_HELP, "events": "how many recent service events to show per service (default 5)"})
 @cli.edge
 def status(c: Context, json: bool = False, events: str = "5") -> dict[str, Any]:
     """Quick Status Check: both services, their deployments (with image digests) and recent events."""
@@ -57,7 +57,10 @@ def status(c: Context, json: bool = False, events: str = "5") -> dict[str, Any]:
     from ops.checks import status as status_mod
 
     count = cli.whole("--events", events) or 0
-    snapshot = status_mod.gather(runtime(c))
+    rt = runtime(c)
+    rt.announce_beside()  # the caller check overlaps the ECS calls (not when aws.account_id is set)
+    snapshot = status_mod.gather(rt)
+    rt.identity()
     for note in snapshot.notes:
         print(f"note: {note}", file=sys.stderr, flush=True)
     document = snapshot.to_json()
@@ -166,7 +169,7 @@ def preflight(c: Context, json: bool = False, junit: str | None = None) -> dict[
 
     rt = runtime(c)
     try:
-        rt.announce()  # the caller line first, as every AWS task prints it
+        rt.identity()  # the caller line first, as every AWS task prints it
     except AccountMismatch:
         pass  # reported as the failed `caller` check, then exit 2
     found = preflight_mod.run(rt)

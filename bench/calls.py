@@ -40,8 +40,8 @@ def counting() -> Iterator[CallCounter]:
 
     def connect(settings: Any) -> Any:
         aws = original(settings)
-        aws.session.events.register("before-call", counter.on_call)
-        aws.session.events.register("before-send", counter.on_send)
+        aws.session.register("before-call", counter.on_call)
+        aws.session.register("before-send", counter.on_send)
         return aws
 
     ops.runtime._runtime.cache_clear()

@@ -39,8 +39,8 @@ DEFAULTS: dict[str, Any] = {
     "capture": {"since": "10m", "dir": "diagnostics"},
     "wait": {
         "timeout": 600,
-        "poll": 2.0,  # first poll interval in seconds; it grows to poll_max (additions)
-        "poll_max": 15.0,
+        "poll": 1.0,  # first poll interval in seconds; it grows to poll_max (additions)
+        "poll_max": 1.5,  # at most one DescribeServices (both services) every 1.5 s: far below ECS's rate
     },
     "lock": {"parameter": None, "stale_after": 3600},
     "notify": {"webhook_env": "SANDBOX_BROKER_ROLLBACK_WEBHOOK"},

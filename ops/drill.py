@@ -154,7 +154,7 @@ def drill(scenario: str, rollout_seconds: float = 3.0, keep: bool = False, say: 
         with World(scenario=scenario, rollout_seconds=rollout_seconds) as world, _world_environment(world):
             say(f"sandbox world up: scenario {scenario}, AWS at {world.aws_endpoint}, API at {world.api_url}")
             rt = for_settings(_settings(world, capture_dir, known_good))
-            say(rt.identity().describe(rt.settings.cluster))
+            rt.identity()  # prints who and where
             if prepare_world is not None:
                 prepare_world(world)
             report.preflight = _preflight(rt, say)

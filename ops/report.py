@@ -5,8 +5,6 @@ import json
 import sys
 from typing import Any, Iterable, Sequence
 
-from tabulate import tabulate
-
 
 def emit_json(document: Any) -> None:
     """One JSON document on stdout and nothing else there."""
@@ -15,4 +13,6 @@ def emit_json(document: Any) -> None:
 
 
 def table(rows: Iterable[Sequence[Any]], headers: Sequence[str]) -> str:
+    from tabulate import tabulate  # only the tasks that print a table pay for it (not --json)
+
     return tabulate(list(rows), headers=list(headers), tablefmt="simple")

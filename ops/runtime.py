@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import functools
 import sys
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Callable, Mapping
 
@@ -39,6 +40,7 @@ class Runtime:
     settings: Settings
     aws: Aws
     _identity: Identity | None = None
+    _asking: "Future[Identity] | None" = None  # the caller check running beside the task's first calls
 
     @property
     def ecs(self) -> "BaseClient":
@@ -55,20 +57,29 @@ class Runtime:
         """The caller (``sts get-caller-identity``), asked once per process; with ``aws.account_id`` set, a
         caller in another account is AccountMismatch (exit 2) before any other AWS call is made."""
         if self._identity is None:
-            found = self.aws.identity()
+            found = self._asking.result() if self._asking is not None else self.aws.identity()
             expected = self.settings.aws.account_id
             if expected and found.account != expected:
                 raise AccountMismatch(found, expected)
             self._identity = found
+            print(found.describe(self.settings.cluster), file=sys.stderr, flush=True)
         return self._identity
 
     def announce(self) -> Identity:
         """Check the caller and print who/where on stderr, before anything else is done."""
-        first = self._identity is None
-        identity = self.identity()
-        if first:
-            print(identity.describe(self.settings.cluster), file=sys.stderr, flush=True)
-        return identity
+        return self.identity()
+
+    def announce_beside(self) -> None:
+        """For a read-only task: the caller check runs beside its first calls (``identity()`` waits for it,
+        and prints who/where), unless ``aws.account_id`` must be checked before any other call."""
+        if self._identity is not None or self._asking is not None:
+            return
+        if self.settings.aws.account_id:
+            self.identity()
+            return
+        pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="caller")
+        self._asking = pool.submit(self.aws.identity)
+        pool.shutdown(wait=False)
 
 
 @functools.lru_cache(maxsize=8)

@@ -9,6 +9,7 @@ from botocore.exceptions import BotoCoreError, ClientError
 
 from ops.aws.ecr import parse_image_lenient, short_digest
 from ops.aws.ecs import Service, describe_services, running_tasks_by_service, short_td
+from ops.aws.history import Revision, describe_revisions
 from ops.change.lock import Holder, holder_json, read_holder
 from ops.report import table
 from ops.runtime import Runtime
@@ -131,17 +132,55 @@ class Snapshot:
 
 
 def gather(rt: Runtime) -> Snapshot:
-    """One describe_services for both services, and (at the same time) their running tasks; then a
-    task definition only for a deployment none of whose tasks run."""
+    """One describe_services for both services (the lock read beside it), then what each deployment runs:
+    one DescribeServiceRevisions for the services' current revisions (their recorded digests), or, where
+    ECS does not name them, the running tasks and a task definition only for a deployment with none."""
     names = [s.service for s in rt.settings.services]
-    with ThreadPoolExecutor(max_workers=3, thread_name_prefix="status") as pool:  # boto3 clients are thread-safe
-        tasks_future = pool.submit(running_tasks_or_note, rt.ecs, rt.settings.cluster, names)
+    with ThreadPoolExecutor(max_workers=1, thread_name_prefix="status") as pool:  # botocore clients are thread-safe
         lock_future = pool.submit(_lock_or_note, rt)
         services = describe_services(rt.ecs, rt.settings.cluster, names)
-        tasks, notes = tasks_future.result()
+        images, notes = _images(rt, services)
         holder, lock_notes = lock_future.result()
+    return Snapshot(services=services, images=images, notes=notes + lock_notes, lock=holder)
+
+
+def _images(rt: Runtime, services: dict[str, Service]) -> tuple[dict[str, dict[str, DeploymentImages]], list[str]]:
+    from_revisions = revision_images(rt.ecs, services.values())
+    if from_revisions is not None:
+        return from_revisions
+    tasks, notes = running_tasks_or_note(rt.ecs, rt.settings.cluster, list(services))
     images, more_notes = images_per_deployment(rt.ecs, services.values(), tasks)
-    return Snapshot(services=services, images=images, notes=notes + more_notes + lock_notes, lock=holder)
+    return images, notes + more_notes
+
+
+def revision_images(ecs: Any, services: Iterable[Service]) -> tuple[dict[str, dict[str, DeploymentImages]], list[str]] | None:
+    """Per service, per deployment: the images and digests its current service revision recorded (one
+    DescribeServiceRevisions for all services); None when ECS names no current revisions (then tasks tell)."""
+    found = list(services)
+    arns = [str(r.get("arn", "")) for s in found for r in s.raw.get("currentServiceRevisions") or [] if r.get("arn")]
+    if not arns or any(not s.raw.get("currentServiceRevisions") for s in found if s.deployments):
+        return None
+    try:
+        revisions = describe_revisions(ecs, arns)
+    except (ClientError, BotoCoreError):
+        return None  # the tasks still tell
+    by_definition = {r.task_definition: r for r in revisions.values()}
+    images_of = TaskDefinitionImages(ecs)
+    result: dict[str, dict[str, DeploymentImages]] = {}
+    for service in found:
+        result[service.name] = {}
+        for deployment in service.deployments:
+            revision = by_definition.get(short_td(deployment.task_definition))
+            result[service.name][deployment.id] = _from_revision(revision) if revision else \
+                deployment_images([], {deployment.id: deployment.task_definition}, images_of)[deployment.id]
+    return result, images_of.errors
+
+
+def _from_revision(revision: Revision) -> DeploymentImages:
+    images = tuple(i.image for i in revision.images)
+    digests = tuple(sorted({i.digest for i in revision.images if i.digest}))
+    mutable = any((ref := parse_image_lenient(i)) is not None and ref.is_mutable_tag for i in images)
+    return DeploymentImages(digests, images, mutable)
 
 
 def _lock_or_note(rt: Runtime) -> tuple[Holder | None, list[str]]:

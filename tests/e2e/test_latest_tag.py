@@ -245,9 +245,24 @@ def test_status_digests_per_deployment_with_few_calls(world_factory: Any, tmp_pa
     assert calls.count("DescribeTaskDefinition") == len(without_tasks)
 
 
+def test_status_reads_digests_from_the_current_revisions_in_one_call(world_factory: Any, tmp_path: Path) -> None:
+    world = world_factory(LATEST, rollout_seconds=30)  # slow: both deployments stay up for a while
+    assert _inv(world, tmp_path, "rollback.image", "--image", _pinned(world, 8), "--yes", "--no-wait").code == 0
+    result = _inv(world, tmp_path, "status", "--json")
+    assert result.code == 0, result.stderr
+    api = json.loads(result.stdout)["services"][0]
+    by_revision = {d["taskDefinition"]: d for d in api["deployments"]}
+    assert by_revision["sandbox-broker:9"]["imageDigests"] == [world.digest_of(9)]
+    assert by_revision["sandbox-broker:10"]["imageDigests"] == [world.digest_of(8)]  # recorded, even while starting
+    assert by_revision["sandbox-broker:9"]["mutableTag"] is True and by_revision["sandbox-broker:10"]["mutableTag"] is False
+    ecs_calls = [op for client, op in result.calls if client == "ecs"]
+    assert ecs_calls == ["describe_services", "describe_service_revisions"]  # no ListTasks / DescribeTasks
+
+
 def test_status_says_when_tasks_cannot_be_read(world_factory: Any, tmp_path: Path) -> None:
     world = world_factory(LATEST)
-    world.inject_fault(action="ListTasks", code="AccessDeniedException")
+    world.inject_fault(action="DescribeServiceRevisions", code="AccessDeniedException")  # then tasks tell...
+    world.inject_fault(action="ListTasks", code="AccessDeniedException")  # ... and cannot be read either
     result = _inv(world, tmp_path, "status", "--json")
     assert result.code == 0, result.stderr
     assert "cannot list the running tasks (AccessDeniedException)" in result.stderr
