@@ -1,23 +1,30 @@
 """A windowed, streaming reader of CloudWatch Logs (``filter_log_events``, paginated).
 
 Events go to disk a page at a time, so memory does not grow with log volume. Lines are
-``<ISO-8601 UTC time> <log stream> <message>``, in time order.
+``<ISO-8601 UTC time> <log stream> <message>``, in time order. A window that holds more than one
+page is read in time slices side by side (each slice to its own file, joined in order), every
+request paced within FilterLogEvents' quota.
 """
 from __future__ import annotations
 
 import functools
 import heapq
 import os
+import shutil
+import threading
 import time
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from datetime import datetime, timezone
 from itertools import islice
 from pathlib import Path
-from typing import Any, Iterable, Iterator
+from typing import Any, Callable, Generator, Iterable, Iterator
 
 from ops.files import open_private
 
 SORT_CHUNK_LINES = 50_000
+FILTER_TPS = 5.0  # CloudWatch Logs: FilterLogEvents is 5 transactions per second per account and Region
+SLICES = 2  # readers side by side per log group once it holds more than a page (4 for both: enough for 5 TPS)
 
 
 @dataclass(frozen=True)
@@ -54,24 +61,96 @@ def format_event(event: dict[str, Any]) -> str:
     return f"{iso_ms(int(event.get('timestamp', 0)))} {event.get('logStreamName', '-')} {message}\n"
 
 
-def iter_events(
-    logs: Any, group: str, window: Window, filter_pattern: str | None = None, page_size: int | None = None
-) -> Iterator[dict[str, Any]]:
-    """Every event of ``group`` inside ``window``, page by page."""
+class Pace:
+    """A token bucket shared by every reader of one run: at most ``rate`` requests a second (bursts of ``rate``)."""
+
+    def __init__(self, rate: float = FILTER_TPS, clock: Callable[[], float] = time.monotonic,
+                 sleep: Callable[[float], None] = time.sleep) -> None:
+        self.rate, self._clock, self._sleep = rate, clock, sleep
+        self._tokens, self._at = rate, clock()
+        self._lock = threading.Lock()
+
+    def take(self) -> None:
+        """Wait for the next request's turn."""
+        while True:
+            with self._lock:
+                now = self._clock()
+                self._tokens = min(self.rate, self._tokens + (now - self._at) * self.rate)
+                self._at = now
+                if self._tokens >= 1 - 1e-9:  # (float dust must not spin the loop)
+                    self._tokens -= 1
+                    return
+                wait = (1 - self._tokens) / self.rate
+            self._sleep(wait)
+
+
+def pages(logs: Any, group: str, window: Window, pace: Pace | None = None, page_size: int | None = None
+          ) -> Generator[tuple[list[dict[str, Any]], bool], None, None]:
+    """``(events inside the window, more pages follow)`` per FilterLogEvents page, each request paced."""
     params: dict[str, Any] = {"logGroupName": group, "startTime": window.start_ms, "endTime": window.end_ms}
-    if filter_pattern:
-        params["filterPattern"] = filter_pattern
-    pagination = {"PageSize": page_size} if page_size else {}
-    for page in logs.get_paginator("filter_log_events").paginate(**params, PaginationConfig=pagination):
-        for event in page.get("events", []):
-            if window.start_ms <= int(event.get("timestamp", 0)) <= window.end_ms:
-                yield event
+    if page_size:
+        params["limit"] = page_size
+    while True:
+        if pace is not None:
+            pace.take()
+        answer = logs.filter_log_events(**params)
+        events = [e for e in answer.get("events", []) if window.start_ms <= int(e.get("timestamp", 0)) <= window.end_ms]
+        token = answer.get("nextToken")
+        yield events, bool(token)
+        if not token:
+            return
+        params["nextToken"] = token
+
+
+def iter_events(logs: Any, group: str, window: Window, pace: Pace | None = None, page_size: int | None = None
+                ) -> Iterator[dict[str, Any]]:
+    """Every event of ``group`` inside ``window``, page by page."""
+    for events, _ in pages(logs, group, window, pace, page_size):
+        yield from events
 
 
 @dataclass(frozen=True)
 class LogFileStats:
     events: int
     resorted: bool
+
+
+def write_window(logs: Any, group: str, window: Window, path: Path, pace: Pace | None = None,
+                 slices: int = SLICES, page_size: int | None = None) -> LogFileStats:
+    """Every event of ``group`` in ``window`` to ``path``, in time order. A window of one page is one
+    request; a larger one is read again in ``slices`` time slices side by side, each to its own file,
+    joined in order (memory stays flat; one request spent to learn the size, whatever order pages have)."""
+    first = pages(logs, group, window, pace, page_size)
+    events, more = next(first)
+    first.close()
+    if not more:
+        return write_events(events, path)
+    parts = _slices(window, slices)
+    files = [path.with_name(f"{path.name}.slice{i}") for i in range(len(parts))]
+    try:
+        with ThreadPoolExecutor(max_workers=len(parts), thread_name_prefix="log-slice") as pool:
+            stats = list(pool.map(lambda i: write_events(iter_events(logs, group, parts[i], pace, page_size), files[i]),
+                                  range(len(parts))))
+        _join(files, path)
+    finally:
+        for file in files:
+            file.unlink(missing_ok=True)
+    return LogFileStats(events=sum(s.events for s in stats), resorted=any(s.resorted for s in stats))
+
+
+def _slices(window: Window, count: int) -> list[Window]:
+    """``count`` consecutive windows covering ``window`` (ends inclusive, as FilterLogEvents takes them)."""
+    span = window.end_ms - window.start_ms + 1
+    count = max(1, min(count, span))
+    bounds = [window.start_ms + span * i // count for i in range(count + 1)]
+    return [Window(bounds[i], bounds[i + 1] - 1) for i in range(count)]
+
+
+def _join(parts: list[Path], path: Path) -> None:
+    with open_private(path, "wb") as out:
+        for part in parts:
+            with open(part, "rb") as handle:
+                shutil.copyfileobj(handle, out, 1 << 20)
 
 
 def write_events(events: Iterable[dict[str, Any]], path: Path) -> LogFileStats:

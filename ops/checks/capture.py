@@ -20,7 +20,7 @@ from typing import Any, Callable
 from botocore.exceptions import BotoCoreError, ClientError
 
 from ops.aws import ecs as ecs_mod
-from ops.aws.logs import LogFileStats, Window, iter_events, write_events
+from ops.aws.logs import LogFileStats, Pace, Window, write_events, write_window
 from ops.aws.session import translate
 from ops.config import ServiceSettings, Settings
 from ops.errors import CaptureFailed, ToolkitError, UsageError
@@ -90,11 +90,11 @@ def _workspace(base: Path) -> Path:
         ) from None
 
 
-def _capture_logs(logs: Any, service: ServiceSettings, run: _Run) -> tuple[str, LogFileStats | None]:
+def _capture_logs(logs: Any, service: ServiceSettings, run: _Run, pace: Pace) -> tuple[str, LogFileStats | None]:
     """Write one service's log file; a missing log group is recorded, not fatal."""
     name = log_file_name(service.role)
     try:
-        stats = write_events(iter_events(logs, service.log_group, run.window), run.folder / name)
+        stats = write_window(logs, service.log_group, run.window, run.folder / name, pace)
     except ClientError as exc:
         if exc.response.get("Error", {}).get("Code") != "ResourceNotFoundException":
             raise
@@ -130,10 +130,11 @@ def _write_state(rt: Runtime, settings: Settings, run: _Run, progress: Progress)
 
 
 def _write_logs(rt: Runtime, settings: Settings, run: _Run, progress: Progress) -> None:
-    """API and worker logs, read concurrently (boto3 clients are thread-safe)."""
+    """API and worker logs, read concurrently (botocore clients are thread-safe)."""
     logs = rt.logs
     with ThreadPoolExecutor(max_workers=2, thread_name_prefix="capture-logs") as pool:
-        futures = [pool.submit(_capture_logs, logs, s, run) for s in settings.services]
+        pace = Pace()  # both groups' readers share FilterLogEvents' quota
+        futures = [pool.submit(_capture_logs, logs, s, run, pace) for s in settings.services]
         results = [f.result() for f in futures]
     for name, stats in results:
         assert stats is not None

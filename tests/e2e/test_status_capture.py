@@ -18,7 +18,7 @@ from botocore.exceptions import ClientError
 from moto.ecs.models import ecs_backends
 
 from ops import config as config_mod
-from ops.aws.logs import Window, iter_events
+from ops.aws.logs import Pace, Window, format_event, iter_events, write_window
 from ops.checks.capture import run_capture
 from ops.checks.wait import Goal, wait_for
 from ops.errors import CaptureFailed, WaitFailed
@@ -133,6 +133,31 @@ def test_log_reader_pages_and_window(rt: Any, seeded: dict[str, Any]) -> None:
         rt.logs.meta.events.unregister("before-call.logs.FilterLogEvents", hook)
     assert len(events) == 118  # the event 4000 s old is outside the window
     assert len(calls) >= 5  # 118 events at 25 a page: several pages were read
+
+
+def test_a_window_of_many_pages_is_read_in_slices_in_order_exactly_once(rt: Any, seeded: dict[str, Any],
+                                                                        tmp_path: Path) -> None:
+    """More than a page: the rest of the window in time slices side by side, joined in time order; events
+    sharing the millisecond a page ends on are neither lost nor doubled."""
+    logs, now_ms = seeded["logs"], int(time.time() * 1000)
+    ages = [300.0 - i * 0.25 for i in range(400)] + [150.0] * 30  # 30 events in one millisecond
+    _put_events(logs, API_LOGS, "s1", ages, now_ms)
+    _put_events(logs, API_LOGS, "s2", [a + 0.1 for a in ages[::7]], now_ms)
+    calls: list[str] = []
+    hook = lambda **_: calls.append("call")  # noqa: E731
+    rt.logs.meta.events.register("before-call.logs.FilterLogEvents", hook)
+    try:
+        stats = write_window(rt.logs, API_LOGS, Window.last(600, now=now_ms / 1000), tmp_path / "api.txt",
+                             Pace(rate=1000), slices=4, page_size=50)
+    finally:
+        rt.logs.meta.events.unregister("before-call.logs.FilterLogEvents", hook)
+    lines = (tmp_path / "api.txt").read_text().splitlines()
+    assert stats.events == len(lines) == len(ages) + len(ages[::7])
+    assert lines == sorted(lines, key=lambda line: line[:24])  # time order across the slices
+    one_reader = list(iter_events(rt.logs, API_LOGS, Window.last(600, now=now_ms / 1000)))
+    assert sorted(lines) == sorted(format_event(e).rstrip("\n") for e in one_reader)  # the same events, once each
+    assert len(calls) > len(lines) // 50  # several pages, over several slices
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["api.txt"]  # the slice files are gone
 
 
 def test_missing_log_group_is_recorded_not_fatal(rt: Any, seeded: dict[str, Any], tmp_path: Path) -> None:
