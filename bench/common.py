@@ -5,9 +5,12 @@ import statistics
 import subprocess
 import sys
 import tempfile
+import threading
+import time
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Iterable, Sequence
+from typing import Any, Callable, Iterable, Iterator, Sequence
 
 from ops.sandbox import runbook
 from ops.sandbox.runbook import cli_env as cli_env  # re-exported for the bench modules
@@ -73,6 +76,81 @@ def med(values: Iterable[float]) -> float:
 def ratio(toolkit: float, baseline: float) -> str:
     """``toolkit / baseline`` as ``0.42x`` (below 1: the toolkit is faster)."""
     return f"{toolkit / baseline:.2f}x" if baseline > 0 else "-"
+
+
+RATIO_HEADERS = ["toolkit/runbook", "runbook/toolkit (speed-up)"]
+
+
+def ratios(toolkit: float, runbook: float) -> list[str]:
+    """Both directions, for the ``RATIO_HEADERS`` columns: ``toolkit / runbook`` (below 1: the toolkit
+    is faster) and ``runbook / toolkit`` (the speed-up; above 1: the toolkit is faster)."""
+    return [ratio(toolkit, runbook), ratio(runbook, toolkit)]
+
+
+@dataclass(frozen=True)
+class Seen:
+    """One request as it reached the World's AWS endpoint (before its lock)."""
+
+    at: float  # time.perf_counter()
+    action: str  # the operation: DescribeServices, UpdateService, ...
+
+
+class WorldRequests:
+    """Every request to the World's AWS endpoint, timed on arrival at its HTTP layer.
+
+    Works for subprocesses (``inv``, ``aws``) where an in-process botocore hook cannot: it wraps
+    ``FaultInjector.middleware`` (the outermost layer the World puts in front of moto), so it must be
+    installed before the World is built.
+    """
+
+    def __init__(self) -> None:
+        self._seen: list[Seen] = []
+        self._lock = threading.Lock()
+
+    @contextmanager
+    def installed(self) -> Iterator["WorldRequests"]:
+        from ops.sandbox.faults import FaultInjector
+
+        original: Callable[..., Any] = FaultInjector.middleware
+        log = self
+
+        def middleware(self_: Any, app: Any) -> Any:
+            inner = original(self_, app)
+
+            def wrapped(environ: dict[str, Any], start_response: Callable[..., Any]) -> Any:
+                target = environ.get("HTTP_X_AMZ_TARGET", "")
+                action = target.rpartition(".")[2] if target else _query_action(environ)
+                with log._lock:
+                    log._seen.append(Seen(time.perf_counter(), action or "?"))
+                return inner(environ, start_response)
+
+            return wrapped
+
+        FaultInjector.middleware = middleware  # type: ignore[method-assign,assignment]
+        try:
+            yield self
+        finally:
+            FaultInjector.middleware = original  # type: ignore[method-assign]
+
+    def take(self) -> list[Seen]:
+        """The requests seen since the last call, in arrival order."""
+        with self._lock:
+            seen, self._seen = self._seen, []
+        return seen
+
+
+def _query_action(environ: dict[str, Any]) -> str:
+    """A query-protocol request's Action (URL or form body; the body is put back for the World)."""
+    import io
+    from urllib.parse import parse_qs
+
+    action = parse_qs(environ.get("QUERY_STRING", "")).get("Action", [""])[0]
+    if action or not environ.get("CONTENT_TYPE", "").startswith("application/x-www-form-urlencoded"):
+        return action
+    length = int(environ.get("CONTENT_LENGTH") or 0)
+    body = environ["wsgi.input"].read(length) if length else b""
+    environ["wsgi.input"] = io.BytesIO(body)
+    return parse_qs(body.decode("utf-8", "replace")).get("Action", [""])[0]
 
 
 def table(headers: Sequence[str], rows: Sequence[Sequence[Any]]) -> str:

@@ -16,14 +16,17 @@ import requests
 from bench.common import (
     API,
     INV,
+    RATIO_HEADERS,
     ROOT,
     WORKER,
     Measured,
+    Seen,
+    WorldRequests,
     aws_argv,
     cli_env,
     inv_env,
     med,
-    ratio,
+    ratios,
     run_measured,
     section,
     table,
@@ -86,12 +89,14 @@ def read_only(reps: int, rollout_seconds: float) -> None:
         ["Pre-Rollback Checklist (4 cmds)", "inv capture", *_cells(checklist)],
         ["Quick Status Check one-liner", "inv status", *_cells(status)],
     ]
-    print(table(["runbook", "toolkit", "runbook s", "toolkit s", "toolkit/runbook"], rows))
+    print(table(["runbook", "toolkit", "runbook s", "toolkit s", *RATIO_HEADERS, "runbook range s",
+                 "toolkit range s"], rows))
 
 
 def _cells(t: Timings) -> list[str]:
     r, k = med(t.runbook), med(t.toolkit)
-    return [f"{r:.2f}", f"{k:.2f}", ratio(k, r)]
+    return [f"{r:.2f}", f"{k:.2f}", *ratios(k, r), f"{min(t.runbook):.2f}-{max(t.runbook):.2f}",
+            f"{min(t.toolkit):.2f}-{max(t.toolkit):.2f}"]
 
 
 # ------------------------------------------------------------------ Option 4
@@ -147,13 +152,16 @@ def _post_rollback_http(world: Any) -> bool:
 
 
 def runbook_option4(world: Any, home: Path, poll: float) -> tuple[float, float | None]:
-    """Checklist, then Option 4 as written, then poll the monitor command (every ``poll`` s, like
-    ``watch``) until it shows the target, then the Post-Rollback Verification. Returns
-    (seconds when verified, seconds when the monitor first showed the target)."""
+    """Checklist, then Option 4 as written (Option 3's worker stop, then Option 1's update), then poll the
+    monitor command (every ``poll`` s, like ``watch``) until it shows the target, then the Post-Rollback
+    Verification. Returns (seconds when verified, seconds when the monitor first showed the target).
+
+    No autoscaling step: the scenario (both-failing) has no scale-out alarm, so Option 3 as written holds
+    (``worker-autoscaled`` is the World's scenario where it does not)."""
     env = cli_env(world, home)
     started = time.perf_counter()
     _checklist(env, home / "checklist")
-    for command in (runbook.AUTOSCALING_MIN_ZERO, runbook.OPTION3_STOP, runbook.OPTION1_UPDATE):
+    for command in (runbook.OPTION3_STOP, runbook.OPTION1_UPDATE):
         _cli_json(env, command)
     monitor_done: float | None = None
     while time.perf_counter() - started < OPTION4_DEADLINE:
@@ -171,17 +179,45 @@ def toolkit_option4(world: Any, home: Path, fast_poll: bool) -> float:
     return result.seconds
 
 
+@dataclass(frozen=True)
+class Polling:
+    """DescribeServices during the wait, as the World's HTTP layer saw them: from the first UpdateService
+    (the rollback's first change) to the last DescribeServices (the verification)."""
+
+    requests: int
+    seconds: float
+    busiest_second: int  # most DescribeServices in any 1 s window
+    longest_gap: float  # longest interval between two DescribeServices
+
+    @property
+    def rate(self) -> float:
+        return self.requests / self.seconds if self.seconds > 0 else float("nan")
+
+    @classmethod
+    def of(cls, seen: list[Seen]) -> "Polling":
+        first_change = next((s.at for s in seen if s.action == "UpdateService"), None)
+        assert first_change is not None, "no UpdateService reached the World"
+        stamps = [s.at for s in seen if s.action == "DescribeServices" and s.at >= first_change]
+        if not stamps:
+            return cls(0, 0.0, 0, 0.0)
+        gaps = [b - a for a, b in zip(stamps, stamps[1:], strict=False)]
+        busiest = max(sum(1 for t in stamps if a <= t < a + 1.0) for a in stamps)
+        return cls(len(stamps), stamps[-1] - first_change, busiest, max(gaps, default=0.0))
+
+
 @dataclass
 class Option4Run:
     total: float
     past_steady: float
+    polling: Polling
     monitor_vs_steady: float | None = None
 
 
 def _one_option4(variant: str, rollout_seconds: float, poll: float) -> Option4Run:
     from ops.sandbox import World
 
-    with World("both-failing", rollout_seconds=rollout_seconds) as world, \
+    requests = WorldRequests()
+    with requests.installed(), World("both-failing", rollout_seconds=rollout_seconds) as world, \
             tempfile.TemporaryDirectory(prefix="bench-o4-") as tmp, SteadyWatch(world) as watch:
         started = time.perf_counter()
         monitor: float | None = None
@@ -191,18 +227,31 @@ def _one_option4(variant: str, rollout_seconds: float, poll: float) -> Option4Ru
             total = toolkit_option4(world, Path(tmp), fast_poll=variant == "toolkit-fast-poll")
         assert watch.at is not None, f"{variant}: the world never reached Option 4's steady state"
         steady = watch.at - started
-        return Option4Run(total, total - steady, None if monitor is None else monitor - steady)
+        return Option4Run(total, total - steady, Polling.of(requests.take()),
+                          None if monitor is None else monitor - steady)
 
 
-OPTION4_VARIANTS: dict[str, str] = {
-    "runbook": "runbook cmds + checklist + poll + post-checks",
-    "toolkit": "inv rollback.full --yes (wait.poll 2->15 s)",
-    "toolkit-fast-poll": "inv rollback.full --yes (wait.poll 0.3->1 s)",
-}
+def _default_poll() -> str:
+    """The toolkit's wait.poll -> wait.poll_max as configured (ops.config's defaults, then invoke.yaml)."""
+    import yaml
+
+    from ops.config import DEFAULTS
+
+    wait = {**DEFAULTS["wait"], **(yaml.safe_load((ROOT / "invoke.yaml").read_text()).get("wait") or {})}
+    return f"{wait['poll']:g}->{wait['poll_max']:g} s"
+
+
+def option4_variants() -> dict[str, str]:
+    return {
+        "runbook": "runbook cmds + checklist + poll + post-checks",
+        "toolkit": f"inv rollback.full --yes (DEFAULT wait.poll {_default_poll()})",
+        "toolkit-fast-poll": "inv rollback.full --yes (INVOKE_WAIT_POLL 0.3->1 s)",
+    }
 
 
 def option4(reps: int, rollout_seconds: float, poll: float, variants: list[str]) -> None:
     """Option 4 end to end, a fresh World per run, variants alternating."""
+    labels = option4_variants()
     runs: dict[str, list[Option4Run]] = {v: [] for v in variants}
     for _ in range(reps):
         for variant in variants:
@@ -210,16 +259,26 @@ def option4(reps: int, rollout_seconds: float, poll: float, variants: list[str])
     section(f"1b. Option 4 (full rollback), scenario both-failing, rollout_seconds={rollout_seconds}; "
             f"fresh World per run, median of {reps}")
     print(f"note: the runbook's `watch -n 5` is polled every {poll:g} s here (faster than written); "
-          "the runbook run includes the Pre-Rollback Checklist and the Post-Rollback Verification (curl via requests), "
-          "and registers autoscaling min 0 first (else the worker comes back)")
+          "the runbook run includes the Pre-Rollback Checklist and the Post-Rollback Verification (curl via requests); "
+          "Option 3 as written (no autoscaling step: this scenario has no scale-out alarm)")
     print("note: 'past steady' = seconds between the world reaching the end state (observed in-process) and the "
           "run ending; the toolkit also waits for the worker to reach 0 before touching the API (contract)")
+    print("note: DescribeServices counted at the World's HTTP layer from the first UpdateService to the last "
+          "DescribeServices; 'req/s' = their mean rate there (ECS's shared DescribeServices rate: about 20 req/s "
+          "per account and Region), 'busiest 1 s' = most in any 1 s, 'longest gap' = longest poll interval")
     base = med(r.total for r in runs[variants[0]])
     rows = []
     for variant in variants:
         items = runs[variant]
+        total = med(r.total for r in items)
         monitor = [r.monitor_vs_steady for r in items if r.monitor_vs_steady is not None]
-        rows.append([OPTION4_VARIANTS[variant], f"{med(r.total for r in items):.2f}",
-                     f"{med(r.past_steady for r in items):.2f}",
-                     f"{med(monitor):+.2f}" if monitor else "-", ratio(med(r.total for r in items), base)])
-    print(table(["procedure", "to verified s", "past steady s", "monitor said done (vs steady) s", "vs runbook"], rows))
+        rows.append([labels[variant], f"{total:.2f}", f"{med(r.past_steady for r in items):.2f}",
+                     " ".join(f"{r.past_steady:.2f}" for r in items),
+                     f"{med(monitor):+.2f}" if monitor else "-",
+                     f"{med(r.polling.requests for r in items):.0f}", f"{med(r.polling.rate for r in items):.2f}",
+                     str(max(r.polling.busiest_second for r in items)),
+                     f"{max(r.polling.longest_gap for r in items):.2f}",
+                     *(ratios(total, base) if variant != "runbook" else ["-", "-"])])
+    print(table(["procedure", "to verified s", "past steady s (median)", "past steady s (each run)",
+                 "monitor said done (vs steady) s", "DescribeServices", "req/s", "busiest 1 s", "longest gap s",
+                 *RATIO_HEADERS], rows))
