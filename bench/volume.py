@@ -1,10 +1,14 @@
 """Section 2: ``inv capture`` at incident-scale log volume, beside the CLI on the same data.
 
 Events are injected straight into moto's in-process Logs backend (several streams per group,
-timestamps spread over the last 9 minutes, so all fall inside ``--since 10m``). moto answers
-``FilterLogEvents`` by filtering and sorting the whole group on every page (O(N) per page,
-O(N^2/10000) per read), so at volume moto itself dominates; its server-side time is measured
-and the client-side rate (events / (wall - moto time)) is shown beside the raw rate.
+timestamps spread over the last 9 minutes, so all fall inside ``--since 10m``). The World answers
+``FilterLogEvents`` itself (``ops/sandbox/logfilter.py``: sorted per-stream indexes, O(page) per page,
+served at its HTTP layer in front of moto); that server time is measured by wrapping ``LogFilter.serve``
+and the client-side rate (events / (wall - server time)) is shown beside the raw rate.
+
+``inv capture`` paces every FilterLogEvents request within the quota (5 per second per account and
+Region, ``ops/aws/logs.py``); the CLI is not paced, and the World does not throttle it. So the
+toolkit's wall time has a floor of about (requests - 5) / 5 s, shown as '5 TPS floor'.
 """
 from __future__ import annotations
 
@@ -19,6 +23,7 @@ from typing import Any, Callable, Iterator
 from bench.common import (
     API_LOGS,
     INV,
+    RATIO_HEADERS,
     ROOT,
     WORKER_LOGS,
     Measured,
@@ -26,11 +31,12 @@ from bench.common import (
     cli_env,
     inv_env,
     med,
-    ratio,
+    ratios,
     run_measured,
     section,
     table,
 )
+from ops.aws.logs import FILTER_TPS
 from ops.sandbox import runbook
 
 STREAMS_PER_GROUP = 8
@@ -40,8 +46,12 @@ MESSAGE = ('{{"level":"error","msg":"allocate failed","sandbox":"sbx-{i:07d}","p
            '"error":"context deadline exceeded","latency_ms":{lat}}}')
 
 
-class MotoMeter:
-    """Server-side seconds spent answering FilterLogEvents (moto's handler, JSON encoding included)."""
+class FilterMeter:
+    """Server-side seconds the World spends answering FilterLogEvents (``LogFilter.serve``: the page's
+    merge, filter and JSON encoding, under the World's lock), and how many requests it answered.
+
+    The World binds ``LogFilter(...).serve`` when it is built, so install this before the World starts.
+    """
 
     def __init__(self) -> None:
         self.seconds = 0.0
@@ -49,26 +59,26 @@ class MotoMeter:
         self._lock = threading.Lock()
 
     @contextmanager
-    def installed(self) -> Iterator["MotoMeter"]:
-        from moto.logs.responses import LogsResponse
+    def installed(self) -> Iterator["FilterMeter"]:
+        from ops.sandbox.logfilter import LogFilter
 
-        original: Callable[..., Any] = LogsResponse.filter_log_events
+        original: Callable[..., Any] = LogFilter.serve
         meter = self
 
-        def timed(self_: Any) -> Any:
+        def timed(self_: Any, request: Any) -> Any:
             started = time.perf_counter()
             try:
-                return original(self_)
+                return original(self_, request)
             finally:
                 with meter._lock:
                     meter.seconds += time.perf_counter() - started
                     meter.calls += 1
 
-        LogsResponse.filter_log_events = timed  # type: ignore[method-assign]
+        LogFilter.serve = timed  # type: ignore[method-assign,assignment]
         try:
             yield self
         finally:
-            LogsResponse.filter_log_events = original  # type: ignore[method-assign]
+            LogFilter.serve = original  # type: ignore[method-assign]
 
     def take(self) -> tuple[float, int]:
         with self._lock:
@@ -103,19 +113,19 @@ def inject(world: Any, total: int) -> None:
 class Sample:
     seconds: float
     rss_mib: float
-    moto_seconds: float
-    pages: int
+    server_seconds: float
+    pages: int  # FilterLogEvents requests the World answered
 
 
-def _inv_capture(env: dict[str, str], meter: MotoMeter) -> Sample:
+def _inv_capture(env: dict[str, str], meter: FilterMeter) -> Sample:
     meter.take()
     result = run_measured([INV, "-r", str(ROOT), "capture"], env)
     assert result.code == 0, f"inv capture exited {result.code}"
-    moto, pages = meter.take()
-    return Sample(result.seconds, result.rss_mib, moto, pages)
+    server, pages = meter.take()
+    return Sample(result.seconds, result.rss_mib, server, pages)
 
 
-def _cli_logs(env: dict[str, str], out: Path, meter: MotoMeter, text: bool) -> Sample:
+def _cli_logs(env: dict[str, str], out: Path, meter: FilterMeter, text: bool) -> Sample:
     """Both groups, one ``aws logs filter-log-events`` each (as the checklist runs them)."""
     start_ms = int((time.time() - 600) * 1000)
     meter.take()
@@ -128,8 +138,8 @@ def _cli_logs(env: dict[str, str], out: Path, meter: MotoMeter, text: bool) -> S
         assert result.code == 0, f"aws logs filter-log-events exited {result.code}"
         seconds, rss = seconds + result.seconds, max(rss, result.rss_mib)
     out.unlink(missing_ok=True)
-    moto, pages = meter.take()
-    return Sample(seconds, rss, moto, pages)
+    server, pages = meter.take()
+    return Sample(seconds, rss, server, pages)
 
 
 VARIANTS = {
@@ -139,7 +149,7 @@ VARIANTS = {
 }
 
 
-def _measure(variant: str, world: Any, home: Path, meter: MotoMeter) -> Sample:
+def _measure(variant: str, world: Any, home: Path, meter: FilterMeter) -> Sample:
     if variant == "inv":
         return _inv_capture(inv_env(world, home / "inv"), meter)
     return _cli_logs(cli_env(world, home / "cli"), home / "cli-out.txt", meter, text=variant == "cli-text")
@@ -149,7 +159,8 @@ def run(volumes: list[int], reps: int, variants: list[str]) -> None:
     from ops.sandbox import World
 
     rows: list[list[str]] = []
-    meter = MotoMeter()
+    compared: list[list[str]] = []
+    meter = FilterMeter()
     with meter.installed():
         for volume in volumes:
             with World("api-bad-release", rollout_seconds=3.0) as world, \
@@ -160,21 +171,49 @@ def run(volumes: list[int], reps: int, variants: list[str]) -> None:
                     for variant in variants:
                         samples[variant].append(_measure(variant, world, Path(tmp), meter))
                 rows += _rows(volume, samples)
+                compared += _compared(volume, samples)
     section(f"2. capture at volume: events over 10 min, both groups, {STREAMS_PER_GROUP} streams each; median of {reps}")
     print("note: `aws logs filter-log-events` (CLI v1) stands in for `aws logs tail` (v2 only); inv capture also "
-          "does the checklist's ECS reads; 'moto s' = server time in moto's FilterLogEvents handler (serialised "
-          "by the World's lock); 'client ev/s' = events / (wall - moto s)")
-    print(table(["events", "reader", "wall s", "ev/s", "moto s", "moto share", "client ev/s", "pages", "peak RSS MiB",
-                 "wall vs cli-json"], rows))
+          "does the checklist's ECS reads; 'server s' = time in the World's own FilterLogEvents "
+          "(ops/sandbox/logfilter.py, serialised by the World's lock); 'client ev/s' = events / (wall - server s); "
+          "'pages' = FilterLogEvents requests the World answered; inv paces them at 5 TPS (the quota), "
+          "the CLI does not (the World does not throttle)")
+    print(table(["events", "reader", "wall s", "ev/s", "server s", "server share", "client ev/s", "pages",
+                 "5 TPS floor s", "peak RSS MiB"], rows))
+    if compared:
+        print("\ninv capture (toolkit) vs the CLI reading the same window (runbook), wall time and peak RSS:")
+        print(table(["events", "runbook reader", "runbook s", "toolkit s", *RATIO_HEADERS, "runbook RSS MiB",
+                     "toolkit RSS MiB"], compared))
+
+
+def _floor(pages: int) -> float:
+    """Seconds the 5 TPS token bucket (bursts of 5) needs for ``pages`` requests."""
+    return max(0.0, (pages - FILTER_TPS) / FILTER_TPS)
 
 
 def _rows(volume: int, samples: dict[str, list[Sample]]) -> list[list[str]]:
     rows = []
-    base = med(s.seconds for s in samples.get("cli-json", samples[next(iter(samples))]))
     for variant, items in samples.items():
-        wall, moto = med(s.seconds for s in items), med(s.moto_seconds for s in items)
-        client = max(wall - moto, 1e-6)
-        rows.append([f"{volume:,}", VARIANTS[variant], f"{wall:.2f}", f"{volume / wall:,.0f}", f"{moto:.2f}",
-                     f"{moto / wall:.0%}", f"{volume / client:,.0f}", str(items[0].pages),
-                     f"{max(s.rss_mib for s in items):.0f}", ratio(wall, base)])
+        wall, server = med(s.seconds for s in items), med(s.server_seconds for s in items)
+        client = max(wall - server, 1e-6)
+        pages = max(s.pages for s in items)
+        rows.append([f"{volume:,}", VARIANTS[variant], f"{wall:.2f}", f"{volume / wall:,.0f}", f"{server:.2f}",
+                     f"{server / wall:.0%}", f"{volume / client:,.0f}", str(pages),
+                     f"{_floor(pages):.1f}" if variant == "inv" else "-",
+                     f"{max(s.rss_mib for s in items):.0f}"])
+    return rows
+
+
+def _compared(volume: int, samples: dict[str, list[Sample]]) -> list[list[str]]:
+    if "inv" not in samples:
+        return []
+    inv = samples["inv"]
+    toolkit, toolkit_rss = med(s.seconds for s in inv), max(s.rss_mib for s in inv)
+    rows = []
+    for variant, items in samples.items():
+        if variant == "inv":
+            continue
+        runbook = med(s.seconds for s in items)
+        rows.append([f"{volume:,}", VARIANTS[variant], f"{runbook:.2f}", f"{toolkit:.2f}", *ratios(toolkit, runbook),
+                     f"{max(s.rss_mib for s in items):.0f}", f"{toolkit_rss:.0f}"])
     return rows
