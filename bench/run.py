@@ -1,6 +1,6 @@
 """Benchmarks: the toolkit against the runbook's own commands, capture at volume, AWS calls, start-up.
 
-    .venv/bin/python bench/run.py            # full (~10-15 min on 2 cores)
+    .venv/bin/python bench/run.py            # full (~10-20 min on 2 cores)
     .venv/bin/python bench/run.py --quick    # smoke (< ~2 min)
     .venv/bin/python bench/run.py --only volume,calls
 
@@ -34,7 +34,7 @@ class Plan:
 
 QUICK = Plan(reps=3, option4_reps=1, rollout_seconds=1.5, volumes=[10_000, 100_000], volume_reps=1,
              volume_variants=["inv", "cli-json"], option4_variants=["runbook", "toolkit"], startup_reps=3)
-FULL = Plan(reps=7, option4_reps=3, rollout_seconds=3.0, volumes=[10_000, 100_000, 500_000], volume_reps=2,
+FULL = Plan(reps=7, option4_reps=5, rollout_seconds=3.0, volumes=[10_000, 100_000, 500_000], volume_reps=2,
             volume_variants=["inv", "cli-json", "cli-text"],
             option4_variants=["runbook", "toolkit", "toolkit-fast-poll"], startup_reps=7)
 

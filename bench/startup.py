@@ -1,4 +1,6 @@
-"""Section 4: start-up time of ``inv --list`` / ``inv status --help``, and where import time goes."""
+"""Section 4: start-up time of ``inv --list`` / ``inv status --help``, the floor under any Python process
+that calls AWS through botocore (import, session, clients: what ``inv status`` and the AWS CLI both pay
+before their first request), and where import time goes."""
 from __future__ import annotations
 
 import re
@@ -23,6 +25,31 @@ def wall(args: list[str], reps: int) -> float:
             assert result.code == 0, args
             times.append(result.seconds)
     return med(times)
+
+
+CLIENTS = "import botocore.session as b; s = b.Session(); [s.create_client(n, region_name='eu-central-1') for n in {names}]"
+FLOOR = [
+    ("python -c pass (interpreter)", [sys.executable, "-c", "pass"]),
+    ("python: import botocore.session", [sys.executable, "-c", "import botocore.session"]),
+    ("python: + Session + ecs client", [sys.executable, "-c", CLIENTS.format(names="['ecs']")]),
+    ("python: + ecs, sts, ssm clients (inv status's)", [sys.executable, "-c", CLIENTS.format(names="['ecs', 'sts', 'ssm']")]),
+    ("inv --list (invoke + tasks.py)", [INV, "-r", str(ROOT), "--list"]),
+    ("aws --version (the CLI's start-up)", [str(Path(sys.executable).parent / "aws"), "--version"]),
+]
+
+
+def floor(reps: int) -> list[list[str]]:
+    with tempfile.TemporaryDirectory(prefix="bench-floor-") as tmp:
+        env = base_env(Path(tmp))
+        rows = []
+        for label, argv in FLOOR:
+            times = []
+            for _ in range(reps):
+                result = run_measured(argv, env)
+                assert result.code == 0, label
+                times.append(result.seconds)
+            rows.append([label, f"{med(times):.2f}", f"{min(times):.2f}"])
+    return rows
 
 
 def import_profile() -> tuple[float, list[tuple[str, float]], list[tuple[str, float]]]:
@@ -50,6 +77,8 @@ def run(reps: int) -> None:
     section(f"4. start-up (median of {reps}) and import time")
     print(table(["command", "wall s"], [["inv --list", f"{wall(['--list'], reps):.2f}"],
                                          ["inv status --help", f"{wall(['status', '--help'], reps):.2f}"]]))
+    print("\nthe floor of a process that calls AWS with botocore (no request made yet):")
+    print(table(["process", "median s", "best s"], floor(reps)))
     total, by_package, ops_modules = import_profile()
     print(f"\n`import tasks` (python -X importtime): {total:.0f} ms; self time by package:")
     print(table(["package", "ms"], [[k, f"{v:.0f}"] for k, v in by_package if v >= 1]))
