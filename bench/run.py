@@ -52,10 +52,15 @@ def main(argv: list[str] | None = None) -> int:
         parser.error(f"unknown section(s): {', '.join(sorted(unknown))}")
     os.environ.pop("AWS_PROFILE", None)
     started = time.perf_counter()
-    print(f"bench: {'quick' if args.quick else 'full'} run, {os.cpu_count()} CPUs, python {sys.version.split()[0]}")
+    print(f"bench: {'quick' if args.quick else 'full'} run, {os.cpu_count()} CPUs, python {sys.version.split()[0]}, "
+          f"load average {_load()} (other work on the machine skews every figure)")
     _run(plan, only, args.poll)
-    print(f"\nbench finished in {time.perf_counter() - started:.0f} s")
+    print(f"\nbench finished in {time.perf_counter() - started:.0f} s; load average {_load()}")
     return 0
+
+
+def _load() -> str:
+    return " ".join(f"{x:.2f}" for x in os.getloadavg())
 
 
 def _run(plan: Plan, only: list[str], poll: float) -> None:
