@@ -30,7 +30,7 @@ API, WORKER = API_SERVICE, WORKER_SERVICE
 API_LOGS, WORKER_LOGS = API_LOG_GROUP, WORKER_LOG_GROUP
 __all__ = ["API", "API_FAMILY", "API_LOGS", "CLUSTER", "INV", "REGION", "ROOT", "WORKER", "WORKER_LOGS",
            "LOCK_OPERATIONS", "InvResult", "audit_lines", "base_env", "config_with", "inv_command", "run_inv",
-           "spawn_inv", "world_env"]
+           "spawn_inv", "spawn_until", "world_env"]
 LOCK_OPERATIONS = ("put_parameter", "delete_parameter")  # the rollback lock's audited SSM calls
 
 
@@ -78,6 +78,17 @@ def spawn_inv(args: list[str], env: dict[str, str], cwd: Path, **popen: Any) -> 
     """Start `inv -r <project> ARGS` in the background (signals, terminals, races); the caller waits."""
     popen.setdefault("stdin", subprocess.DEVNULL)
     return subprocess.Popen(inv_command(args), cwd=cwd, env=env, **popen)
+
+
+def spawn_until(args: list[str], env: dict[str, str], cwd: Path, seen: str) -> subprocess.Popen[str]:
+    """Start `inv ARGS` (output piped, text) and return once a line of its stdout contains ``seen``
+    (e.g. the change is done and the wait began: the moment to send it a signal)."""
+    proc = spawn_inv(args, env, cwd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    assert proc.stdout is not None
+    for line in proc.stdout:
+        if seen in line:
+            return proc
+    raise AssertionError(f"`inv {' '.join(args)}` ended without printing {seen!r}: {proc.communicate()}")
 
 
 def base_env(tmp_path: Path) -> dict[str, str]:

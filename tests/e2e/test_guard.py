@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import json
 import signal
-import subprocess
 import time
 import xml.etree.ElementTree as ET
 from pathlib import Path
@@ -13,7 +12,7 @@ from typing import Any
 
 import boto3
 
-from tests.helpers import API, CLUSTER, LOCK_OPERATIONS, audit_lines, run_inv, spawn_inv, world_env
+from tests.helpers import API, CLUSTER, LOCK_OPERATIONS, audit_lines, run_inv, spawn_until, world_env
 
 
 def _guard(world: Any, tmp_path: Path, *flags: str) -> tuple[Any, dict[str, Any]]:
@@ -105,12 +104,7 @@ def test_a_deployment_still_not_steady_at_the_timeout_is_a_failed_release(world_
 def test_ctrl_c_during_guards_rollback(world_factory: Any, tmp_path: Path) -> None:
     world = world_factory("next-release-failing")
     world.set_behaviour(API, 9, "stuck")  # the rollback's wait goes on until interrupted
-    proc = spawn_inv(["guard"], world_env(world, tmp_path), tmp_path, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
-                     text=True)
-    assert proc.stdout is not None
-    for line in proc.stdout:
-        if "done: roll back the API service" in line:
-            break
+    proc = spawn_until(["guard"], world_env(world, tmp_path), tmp_path, "done: roll back the API service")
     proc.send_signal(signal.SIGINT)
     out, err = proc.communicate(timeout=30)
     assert proc.returncode == 130, err

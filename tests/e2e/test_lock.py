@@ -17,7 +17,7 @@ from typing import Any
 import boto3
 import pytest
 
-from tests.helpers import API, LOCK_OPERATIONS, audit_lines, run_inv, spawn_inv, world_env
+from tests.helpers import API, LOCK_OPERATIONS, audit_lines, run_inv, spawn_inv, spawn_until, world_env
 
 LOCK = "/rollback-toolkit/sandbox-broker-cluster/sandbox-broker"
 
@@ -134,12 +134,8 @@ def test_the_wrong_account_is_exit_2_before_any_other_call(world: Any, tmp_path:
 
 def test_sigterm_mid_wait_is_ctrl_c_and_releases_the_lock(world: Any, tmp_path: Path) -> None:
     world.set_behaviour(API, 8, "stuck")
-    proc = spawn_inv(["rollback.api", "--yes"], world_env(world, tmp_path), tmp_path, stdout=subprocess.PIPE,
-                     stderr=subprocess.PIPE, text=True)
-    assert proc.stdout is not None
-    for line in proc.stdout:
-        if "done: roll back the API service" in line:
-            break
+    proc = spawn_until(["rollback.api", "--yes"], world_env(world, tmp_path), tmp_path,
+                       "done: roll back the API service")
     time.sleep(0.5)
     proc.send_signal(signal.SIGTERM)
     out, err = proc.communicate(timeout=30)
@@ -153,12 +149,8 @@ def test_sigterm_mid_wait_is_ctrl_c_and_releases_the_lock(world: Any, tmp_path: 
 
 def test_a_second_ctrl_c_during_the_aftermath_leaves_no_traceback(world: Any, tmp_path: Path) -> None:
     world.set_behaviour(API, 8, "stuck")
-    proc = spawn_inv(["rollback.api", "--yes"], world_env(world, tmp_path), tmp_path, stdout=subprocess.PIPE,
-                     stderr=subprocess.PIPE, text=True)
-    assert proc.stdout is not None
-    for line in proc.stdout:
-        if "done: roll back the API service" in line:
-            break
+    proc = spawn_until(["rollback.api", "--yes"], world_env(world, tmp_path), tmp_path,
+                       "done: roll back the API service")
     proc.send_signal(signal.SIGINT)
     time.sleep(0.05)
     proc.send_signal(signal.SIGINT)

@@ -8,7 +8,6 @@ from __future__ import annotations
 import json
 import re
 import signal
-import subprocess
 import time
 from datetime import datetime, timezone
 from pathlib import Path
@@ -17,7 +16,7 @@ from typing import Any
 import boto3
 import pytest
 
-from tests.helpers import API, CLUSTER, LOCK_OPERATIONS, WORKER, audit_lines, run_inv, spawn_inv, world_env
+from tests.helpers import API, CLUSTER, LOCK_OPERATIONS, WORKER, audit_lines, run_inv, spawn_until, world_env
 
 
 def _state(world: Any, name: str) -> dict[str, Any]:
@@ -185,12 +184,8 @@ def test_capture_failure_stops_everything(world: Any, tmp_path: Path) -> None:
 
 def test_ctrl_c_during_the_wait_says_what_changed(world: Any, tmp_path: Path) -> None:
     world.set_behaviour(API, 8, "stuck")
-    proc = spawn_inv(["rollback.api", "--yes"], world_env(world, tmp_path), tmp_path,
-                     stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
-    assert proc.stdout is not None
-    for line in proc.stdout:
-        if "done: roll back the API service" in line:
-            break
+    proc = spawn_until(["rollback.api", "--yes"], world_env(world, tmp_path), tmp_path,
+                       "done: roll back the API service")
     time.sleep(0.5)
     proc.send_signal(signal.SIGINT)
     _, err = proc.communicate(timeout=30)
