@@ -24,6 +24,10 @@ class CallCounter:
     def __init__(self) -> None:
         self.calls: Counter[str] = Counter()
         self.sends = 0
+        self.services_per_describe: Counter[int] = Counter()  # DescribeServices: how many services each asked for
+
+    def on_params(self, params: Any, **_: Any) -> None:
+        self.services_per_describe[len(params.get("services") or [])] += 1
 
     def on_call(self, model: Any, **_: Any) -> None:
         self.calls[f"{model.service_model.endpoint_prefix}:{model.name}"] += 1
@@ -44,6 +48,7 @@ def counting() -> Iterator[CallCounter]:
         aws = original(settings)
         aws.session.register("before-call", counter.on_call)
         aws.session.register("before-send", counter.on_send)
+        aws.session.register("before-parameter-build.ecs.DescribeServices", counter.on_params)
         return aws
 
     ops.runtime._runtime.cache_clear()
@@ -114,12 +119,14 @@ def run(rollout_seconds: float) -> None:
         assert counter.calls, f"inv {label}: the before-call hook saw no AWS call (is ops.aws.session.connect used?)"
         polls = counter.calls.get("ecs:DescribeServices", 0)
         detail = ", ".join(f"{k.split(':')[1]} {v}" for k, v in sorted(counter.calls.items()))
-        rows.append([label, str(code), str(sum(counter.calls.values())), str(counter.sends), str(polls),
+        per_call = " ".join(f"{n}x{k}" for k, n in sorted(counter.services_per_describe.items(), reverse=True))
+        rows.append([label, str(code), str(sum(counter.calls.values())), str(counter.sends), str(polls), per_call,
                      str(MINIMUM[label.split()[0]][0] or "see note"), detail])
         details.append((label, detail))
     section(f"3. AWS calls per task (botocore before-call hook, in-process; rollout_seconds={rollout_seconds}; "
             "the toolkit's default wait.poll unless noted)")
-    print(table(["task", "exit", "calls", "http sends", "DescribeServices", "claimed min"], [r[:-1] for r in rows]))
+    print(table(["task", "exit", "calls", "http sends", "DescribeServices", "calls x services asked", "claimed min"],
+                [r[:-1] for r in rows]))
     for label, detail in details:
         print(f"  {label}: {detail}")
     for label, (_, note) in MINIMUM.items():

@@ -72,15 +72,22 @@ def read_only(reps: int, rollout_seconds: float) -> None:
     from ops.sandbox import World
 
     checklist, status = Timings(), Timings()
-    with World("api-bad-release", rollout_seconds=rollout_seconds) as world, \
+    phases: dict[str, list[Phases]] = {"runbook": [], "toolkit": []}
+    requests = WorldRequests()
+    with requests.installed(), World("api-bad-release", rollout_seconds=rollout_seconds) as world, \
             tempfile.TemporaryDirectory(prefix="bench-ro-") as tmp:
         home = Path(tmp)
         cli, inv = cli_env(world, home / "cli"), inv_env(world, home / "inv")
         for rep in range(reps):
             checklist.runbook.append(_checklist(cli, home / f"checklist-{rep}"))
             checklist.toolkit.append(_inv(["capture"], inv).seconds)
+            requests.take()
+            started = time.perf_counter()
             status.runbook.append(run_measured(aws_argv(runbook.QUICK_STATUS), cli).seconds)
+            phases["runbook"].append(Phases.of(started, time.perf_counter(), requests.take()))
+            started = time.perf_counter()
             status.toolkit.append(_inv(["status"], inv).seconds)
+            phases["toolkit"].append(Phases.of(started, time.perf_counter(), requests.take()))
     section(f"1a. read-only tasks, runbook commands (AWS CLI v1, --profile okta-sso) vs inv; median of {reps}, alternating")
     print("note: `aws logs tail` is CLI v2 only; `aws logs filter-log-events --log-group-name G --start-time MS` stands in for it")
     print("note: the checklist is 4 `aws` processes run one after another (copy-paste); `inv capture` also saves "
@@ -91,6 +98,31 @@ def read_only(reps: int, rollout_seconds: float) -> None:
     ]
     print(table(["runbook", "toolkit", "runbook s", "toolkit s", *RATIO_HEADERS, "runbook range s",
                  "toolkit range s"], rows))
+    print("\nwhere a status process's time goes (requests as the World's HTTP layer saw them; 'before the first' "
+          "includes ~0.02 s of the bench's launcher): start-up + botocore clients, then the calls, then output + exit")
+    print(table(["process", "requests", "before the first s", "first to last s", "after the last s", "wall s"],
+                [[label, f"{med(p.requests for p in phases[key]):.0f}", f"{med(p.before for p in phases[key]):.2f}",
+                  f"{med(p.span for p in phases[key]):.2f}", f"{med(p.after for p in phases[key]):.2f}",
+                  f"{med(p.before + p.span + p.after for p in phases[key]):.2f}"]
+                 for key, label in (("runbook", "aws ecs describe-services ... --output table"),
+                                    ("toolkit", "inv status"))]))
+
+
+@dataclass(frozen=True)
+class Phases:
+    """One process's wall time split at its first and last AWS request."""
+
+    requests: int
+    before: float
+    span: float
+    after: float
+
+    @classmethod
+    def of(cls, started: float, ended: float, seen: list[Seen]) -> "Phases":
+        if not seen:
+            return cls(0, ended - started, 0.0, 0.0)
+        first, last = seen[0].at, seen[-1].at
+        return cls(len(seen), first - started, last - first, ended - last)
 
 
 def _cells(t: Timings) -> list[str]:

@@ -33,6 +33,8 @@ FLOOR = [
     ("python: import botocore.session", [sys.executable, "-c", "import botocore.session"]),
     ("python: + Session + ecs client", [sys.executable, "-c", CLIENTS.format(names="['ecs']")]),
     ("python: + ecs, sts, ssm clients (inv status's)", [sys.executable, "-c", CLIENTS.format(names="['ecs', 'sts', 'ssm']")]),
+    ("  the same, ended by os._exit (no interpreter teardown)",
+     [sys.executable, "-c", CLIENTS.format(names="['ecs', 'sts', 'ssm']") + "; import os; os._exit(0)"]),
     ("inv --list (invoke + tasks.py)", [INV, "-r", str(ROOT), "--list"]),
     ("aws --version (the CLI's start-up)", [str(Path(sys.executable).parent / "aws"), "--version"]),
 ]
