@@ -13,7 +13,7 @@ from typing import TYPE_CHECKING, Any
 
 from invoke import Collection, Context, task
 
-from ops import cli
+from ops import cli, overrides
 from ops import config as config_mod
 from ops.errors import OperationFailed, UsageError, VerificationFailed
 
@@ -32,10 +32,11 @@ def runtime(c: Context) -> "Runtime":
     return make_runtime(c.config, WORDS)
 
 
-WORDS = config_mod.take_word_overrides(os.environ)  # e.g. INVOKE_ECS_API_KNOWN_GOOD_REVISION=auto
-try:
-    config_mod.check_env_overrides(os.environ)
-except UsageError as _error:  # Invoke would crash with a traceback on it a moment later
+try:  # what Invoke would crash on a moment later (with a traceback) is one line and exit 2 now
+    _FILES, _RUNTIME = overrides.config_files(sys.argv, os.environ, Path(__file__).resolve().parent)
+    WORDS = overrides.take_word_overrides(os.environ, _RUNTIME)  # e.g. INVOKE_ECS_API_KNOWN_GOOD_REVISION=auto
+    overrides.check_env_overrides(os.environ, _FILES)
+except UsageError as _error:
     sys.exit(cli.fail(_error).code)
 
 
@@ -99,6 +100,7 @@ def verify(c: Context, json: bool = False, allocate: bool = True, junit: str | N
     from ops.checks.junit import build, write_report
     from ops.checks.verify import render_table, run_checks, token_from_env
 
+    junit = cli.junit_path(junit)
     rt = runtime(c)
     token = token_from_env(rt.settings) if allocate else None
     result = run_checks(rt.settings, rt.ecs, token, allocate=allocate)
@@ -167,6 +169,7 @@ def preflight(c: Context, json: bool = False, junit: str | None = None) -> dict[
     from ops.checks.junit import write_report
     from ops.runtime import AccountMismatch
 
+    junit = cli.junit_path(junit)
     rt = runtime(c)
     try:
         rt.identity()  # the caller line first, as every AWS task prints it
@@ -214,8 +217,8 @@ MUTATION_HELP = {
     "break_lock": "remove a stale rollback lock first (older than lock.stale_after, or its process is gone)",
 }
 REVISION_HELP = {
-    "revision": "target revision, N or family:N (default: ecs.api.known_good_revision; auto: the last good "
-                "revision from ECS's deployment history)",
+    "revision": "target revision: N, family:N, a task definition ARN, or auto (the last good revision from ECS's "
+                "deployment history); default: ecs.api.known_good_revision",
     "allow_same_image": "go ahead even if the target would redeploy the image digest already running",
     "force": "act even if already on the target or the other service is rolling out",
 }
@@ -263,7 +266,10 @@ def rollback_image(c: Context, image: str | None = None, container: str | None =
     from ops.change.image import rollback_image as run
     from ops.change.runner import describe
 
-    request = ImageRequest(image, container, cli.whole("--from-revision", from_revision), force)
+    copied = cli.whole("--from-revision", from_revision)
+    if copied == 0:
+        raise UsageError("--from-revision 0 is not a revision", "pass a revision number >= 1, or leave it out")
+    request = ImageRequest(image, container, copied, force)
     return describe(run(runtime(c), request, _options(yes, dry_run, wait, timeout, break_lock)))
 
 
@@ -330,6 +336,7 @@ def guard(c: Context, timeout: str | None = None, rollback: bool = True, json: b
     from ops.change import guard as guard_mod
     from ops.checks.junit import write_report
 
+    junit = cli.junit_path(junit)
     rt = runtime(c)
     quiet = contextlib.redirect_stdout(sys.stderr) if json else contextlib.nullcontext()
     with quiet:  # with --json, progress goes to stderr: stdout holds the one JSON document

@@ -7,14 +7,16 @@ the error's exit code, never a traceback.
 from __future__ import annotations
 
 import functools
+import os
 import re
-import signal
 import sys
+from pathlib import Path
 from typing import Any, Callable, TypeVar
 
 from botocore.exceptions import BotoCoreError, ClientError
 from invoke.exceptions import Exit
 
+from ops import signals
 from ops.aws.session import translate
 from ops.config import AUTO, CaptureSettings, parse_duration
 from ops.errors import Interrupted, ToolkitError, UsageError
@@ -46,41 +48,18 @@ def edge(body: F) -> F:
             raise
         except ToolkitError as error:
             if isinstance(error, Interrupted):
-                _exiting()
+                signals.hold()
             raise fail(error) from None
         except (BotoCoreError, ClientError) as error:
             raise fail(translate(error, _profile(context))) from None
         except KeyboardInterrupt:
-            _exiting()
+            signals.hold()
             raise fail(Interrupted("interrupted: this task had changed nothing")) from None
 
     return wrapper  # type: ignore[return-value]
 
 
-def sigterm_as_ctrl_c(body: F) -> F:
-    """For a task that changes AWS: SIGTERM (how CI runners cancel a job) is handled as Ctrl-C, so the
-    run stops the same way (exit 130, what changed, how to finish or undo, the lock released)."""
-
-    @functools.wraps(body)
-    def wrapper(*args: Any, **kwargs: Any) -> Any:
-        previous = signal.signal(signal.SIGTERM, _interrupt)
-        try:
-            return body(*args, **kwargs)
-        finally:
-            signal.signal(signal.SIGTERM, previous)
-
-    return wrapper  # type: ignore[return-value]
-
-
-def _interrupt(signum: int, frame: Any) -> None:
-    raise KeyboardInterrupt
-
-
-def _exiting() -> None:
-    """After an interrupt has been handled (aftermath said, lock released) the process only exits: another
-    Ctrl-C or SIGTERM now would cut that short into a bare signal death, so they are ignored."""
-    for number in (signal.SIGINT, signal.SIGTERM):
-        signal.signal(number, signal.SIG_IGN)
+sigterm_as_ctrl_c = signals.sigterm_as_ctrl_c
 
 
 # ---------------------------------------------------------------- flags
@@ -138,10 +117,9 @@ def revision_rule(flag: str, value: str) -> int | None:
     """A rollback target rule: a revision number, or ``auto`` (None: the last good one from the history)."""
     if value.strip().lower() in AUTO:
         return None
-    number = whole(flag, value)
-    if not number:
+    if not re.fullmatch(r"[0-9]{1,9}", value.strip()) or int(value) < 1:
         raise UsageError(f"{flag} {value!r} is not a revision number or auto", f"e.g. {flag} 9 or {flag} auto")
-    return number
+    return int(value)
 
 
 SANDBOX_INSTALL = "pip install -e '.[sandbox]'"
@@ -155,3 +133,20 @@ def sandbox_scenarios() -> tuple[str, ...]:
         raise UsageError(f"the rehearsal world needs the sandbox extra, and {missing.name!r} is not installed",
                          f"install it in this venv with: {SANDBOX_INSTALL} (from the project folder)") from None
     return SCENARIOS
+
+
+def junit_path(value: str | None) -> str | None:
+    """``--junit FILE``, checked before any work: a name, and a folder it can be written in (exit 2 otherwise)."""
+    if value is None:
+        return None
+    if not value.strip():
+        raise UsageError("--junit needs a file name", "e.g. --junit reports/result.xml")
+    target = Path(value)
+    if target.is_dir():
+        raise UsageError(f"--junit {value!r} is a folder", "name a file in it, e.g. --junit reports/result.xml")
+    if target.exists() and not os.access(target, os.W_OK):
+        raise UsageError(f"--junit {value!r} cannot be written", "pick a file you can write")
+    existing = next((p for p in (target.parent.resolve(), *target.parent.resolve().parents) if p.exists()), None)
+    if existing is None or not existing.is_dir() or not os.access(existing, os.W_OK | os.X_OK):
+        raise UsageError(f"--junit {value!r}: its folder cannot be created or written", "pick a folder you can write")
+    return value

@@ -10,7 +10,7 @@ import copy
 import math
 import re
 from dataclasses import dataclass
-from typing import Any, Mapping, MutableMapping
+from typing import Any, Mapping
 from urllib.parse import urlparse
 
 from ops.errors import ConfigError
@@ -240,7 +240,7 @@ def load(config: Any, words: Mapping[tuple[str, ...], str] | None = None) -> Set
         restore_count=r.integer("ecs.worker.restore_count", 0),
     )
     return Settings(
-        aws=AwsSettings(profile=r.text("aws.profile", optional=True), region=r.text("aws.region") or "",
+        aws=AwsSettings(profile=r.text("aws.profile", optional=True), region=_region(r),
                         account_id=r.account("aws.account_id")),
         cluster=cluster,
         api_service=api_service,
@@ -256,12 +256,34 @@ def load(config: Any, words: Mapping[tuple[str, ...], str] | None = None) -> Set
             poll=r.number("wait.poll"),
             poll_max=r.number("wait.poll_max"),
         ),
-        lock=LockSettings(
-            parameter=r.text("lock.parameter", optional=True) or f"/rollback-toolkit/{cluster}/{api_service.service}",
-            stale_after=r.number("lock.stale_after"),
-        ),
+        lock=LockSettings(parameter=_lock_parameter(r, cluster, api_service.service),
+                          stale_after=r.number("lock.stale_after")),
         notify=NotifySettings(webhook_env=r.text("notify.webhook_env") or ""),
     )
+
+
+_REGION = re.compile(r"^[a-z]{2}(-[a-z]+)+-\d+$")
+_SSM_NAME = re.compile(r"^[A-Za-z0-9_.\-/]+$")
+
+
+def _region(r: _Reader) -> str:
+    region = r.text("aws.region") or ""
+    if not _REGION.match(region):
+        raise r.fail("aws.region", "an AWS region such as eu-central-1", region)
+    return region
+
+
+def _lock_parameter(r: _Reader, cluster: str, service: str) -> str:
+    """``lock.parameter`` as SSM allows parameter names (so a bad one fails here, not after confirmation)."""
+    name = r.text("lock.parameter", optional=True) or f"/rollback-toolkit/{cluster}/{service}"
+    bare = name.lstrip("/").lower()
+    valid = (_SSM_NAME.match(name) and len(name) <= 1011 - len(".break") and "//" not in name
+             and not bare.startswith(("aws", "ssm")) and ("/" not in name or name.startswith("/"))
+             and name.count("/") <= 15)
+    if not valid:
+        raise r.fail("lock.parameter", "an SSM parameter name (letters, digits, _ . - /; a path starts with /; "
+                     "not aws... or ssm...)", name)
+    return name
 
 
 def _with_words(config: Any, words: Mapping[tuple[str, ...], str]) -> Any:
@@ -282,43 +304,3 @@ def _plain(node: Any) -> Any:
     if isinstance(node, Mapping) or hasattr(node, "keys"):
         return {key: _plain(node[key]) for key in node.keys()}
     return node
-
-
-def _leaves(tree: Mapping[str, Any], prefix: tuple[str, ...] = ()) -> list[tuple[tuple[str, ...], Any]]:
-    found: list[tuple[tuple[str, ...], Any]] = []
-    for key, value in tree.items():
-        if isinstance(value, Mapping):
-            found.extend(_leaves(value, prefix + (key,)))
-        else:
-            found.append((prefix + (key,), value))
-    return found
-
-
-def env_name(path: tuple[str, ...]) -> str:
-    return "INVOKE_" + "_".join(path).upper()
-
-
-def take_word_overrides(environ: MutableMapping[str, str]) -> dict[tuple[str, ...], str]:
-    """Take out the ``INVOKE_*`` words Invoke would cast to a number and crash on (``..._REVISION=auto``);
-    ``load(config, words)`` puts them back."""
-    taken: dict[tuple[str, ...], str] = {}
-    for path, words in WORD_OVERRIDES.items():
-        name = env_name(path)
-        if name in environ and environ[name].strip().lower() in words:
-            taken[path] = environ.pop(name).strip().lower()
-    return taken
-
-
-def check_env_overrides(environ: Mapping[str, str]) -> None:
-    """Reject an ``INVOKE_*`` number override Invoke itself would crash on (with a traceback)."""
-    for path, default in _leaves(DEFAULTS):
-        name = env_name(path)
-        if name not in environ or isinstance(default, (bool, str)) or default is None:
-            continue
-        try:
-            type(default)(environ[name])
-        except ValueError:
-            raise ConfigError(
-                f"{name}={environ[name]!r} is not a number (config key {'.'.join(path)})",
-                f"set {name} to a number, or unset it",
-            ) from None

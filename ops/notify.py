@@ -48,6 +48,7 @@ class Notifier:
     started: float = field(default_factory=time.monotonic)
     sent: list[dict[str, Any]] = field(default_factory=list)
     _threads: list[threading.Thread] = field(default_factory=list)
+    _failed: list[str] = field(default_factory=list)  # why each undelivered event was not delivered
 
     @classmethod
     def for_run(cls, settings: Settings, task: str, caller: str) -> "Notifier":
@@ -81,24 +82,30 @@ class Notifier:
         self._threads.append(thread)
 
     def flush(self) -> None:
-        """Wait (at most the timeout each) for the events still being sent, so the last one is delivered."""
+        """Wait (at most the timeout each) for the events still being sent, so the last one is delivered;
+        then one ``warning:`` line for all that were not (never one per event)."""
         try:
             for thread in self._threads:
                 thread.join(TIMEOUT + 1)
-        except KeyboardInterrupt:  # a second Ctrl-C: do not wait for the channel
-            _warn("interrupted while sending notifications: the last one may not have been delivered")
+        except KeyboardInterrupt:  # do not wait for the channel
+            self._failed.append("interrupted while sending")
+        self._failed.extend(f"'{t.name.removeprefix('notify-')}': no answer" for t in self._threads if t.is_alive())
         self._threads.clear()
+        if self._failed:
+            reasons = "; ".join(dict.fromkeys(self._failed))
+            _warn(f"{len(self._failed)} of {len(self.sent)} notifications not delivered to the webhook "
+                  f"({reasons}); the task went on")
+            self._failed.clear()
 
     def _post(self, url: str, document: dict[str, Any]) -> None:
         try:
             response = requests.post(url, json=document, timeout=TIMEOUT, allow_redirects=False,
                                      headers={"User-Agent": USER_AGENT})
         except requests.RequestException as exc:
-            _warn(f"the notification of '{document['event']}' was not delivered ({_reason(exc)}); the task goes on")
+            self._failed.append(f"'{document['event']}': {_reason(exc)}")
             return
         if not 200 <= response.status_code < 300:
-            _warn(f"the notification webhook answered HTTP {response.status_code} to '{document['event']}'; "
-                  "the task goes on")
+            self._failed.append(f"'{document['event']}': HTTP {response.status_code}")
 
     def _clean(self, text: str) -> str:
         for secret in self.secrets:

@@ -63,11 +63,13 @@ def resources(action: Action, where: Where) -> list[str]:
         Scope.TASKS: [where.arn("ecs", f"task/{where.cluster}/*")],
         Scope.CONTAINER_INSTANCES: ["*"],  # ListTasks: "*" with the ecs:cluster condition (see conditions())
         Scope.SERVICE_DEPLOYMENTS: [where.services()[0], where.arn("ecs", f"service-deployment/{where.cluster}/{api}/*")],
-        Scope.SERVICE_REVISIONS: [where.services()[0], where.arn("ecs", f"service-revision/{where.cluster}/{api}/*")],
+        Scope.SERVICE_REVISIONS: [*where.services(), *(where.arn("ecs", f"service-revision/{where.cluster}/{x.service}/*")
+                                                      for x in s.services)],  # status reads both services'
+
         Scope.REPOSITORIES: list(where.repositories) or [where.arn("ecr", "repository/*")],
         Scope.LOG_GROUPS: [arn for svc in s.services for arn in (where.arn("logs", f"log-group:{svc.log_group}"),
                                                                  where.arn("logs", f"log-group:{svc.log_group}:*"))],
-        Scope.LOCK: [where.arn("ssm", "parameter/" + s.lock.parameter.lstrip("/"))],
+        Scope.LOCK: [where.arn("ssm", "parameter/" + s.lock.parameter.lstrip("/") + suffix) for suffix in ("", ".break")],
         Scope.ROLES: [where.arn("iam", "role/*", region=False)],
         Scope.PRINCIPALS: [where.arn("iam", "role/*", region=False), where.arn("iam", "user/*", region=False)],
         Scope.TASK_DEFINITIONS: [where.arn("ecs", f"task-definition/{s.api_service.family}:*")],
@@ -117,7 +119,7 @@ _REGISTER = next(a for a in ACTIONS if a.operation == "register_task_definition"
 SIDS = {
     Scope.ANY: "ActionsWithoutResourceLevelPermissions", Scope.SERVICES: "BothServices",
     Scope.WORKER: "WorkerServiceTags", Scope.TASKS: "TasksOfTheCluster", Scope.CONTAINER_INSTANCES: "ListTasksOfTheCluster",
-    Scope.SERVICE_DEPLOYMENTS: "ApiServiceDeployments", Scope.SERVICE_REVISIONS: "ApiServiceRevisions",
+    Scope.SERVICE_DEPLOYMENTS: "ApiServiceDeployments", Scope.SERVICE_REVISIONS: "ServiceRevisions",
     Scope.REPOSITORIES: "ApiImages", Scope.LOG_GROUPS: "BothLogGroups", Scope.LOCK: "RollbackLock",
     Scope.ROLES: "RoleOfTheCaller", Scope.PRINCIPALS: "SimulateTheCallersPolicies",
     Scope.TASK_DEFINITIONS: "ApiTaskDefinitions",

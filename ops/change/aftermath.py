@@ -64,13 +64,17 @@ def _state_lines(rt: Runtime) -> list[str]:
 
 
 def _next_steps(rt: Runtime, done: list[Step], remaining: list[Step]) -> str:
+    """Finish (only once something changed: before that, the task itself is the way to go on), watch, undo."""
     region, profile = rt.settings.aws.region, rt.settings.aws.profile
+    if not done:
+        return "nothing to finish or undo: fix the cause, then run the task again (it captures first)"
     parts = []
-    if remaining:
+    if remaining and any(s.registers for s in remaining):
+        parts.append("to finish, run the task again (its --dry-run prints the whole registration)")
+    elif remaining:
         parts.append("to finish, run the rest: " + " ; ".join(s.cli(region, profile) for s in remaining))
-    if done:
-        parts.append("to watch it settle: inv wait, then inv verify")
-        undo = [s.undo for s in reversed(done) if s.undo]
-        if undo:
-            parts.append("to undo: " + " ; ".join(dict.fromkeys(undo)))
-    return "\n  -> ".join(parts) if parts else "nothing to finish or undo"
+    parts.append("to watch it settle: inv wait, then inv verify")
+    undo = [s.undo for s in reversed(done) if s.undo]
+    if undo:
+        parts.append("to undo: " + " ; ".join(dict.fromkeys(undo)))
+    return "\n  -> ".join(parts)

@@ -5,7 +5,7 @@ a release still rolling out is rolled back natively (``stop_service_deployment``
 """
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime
 from typing import Any
 
@@ -19,6 +19,7 @@ from ops.change.services import Pair, read_pair, refuse_while_rolling
 from ops.change.steps import ContainerImage, Plan, Step
 from ops.change.target import Choice, Target, choose, no_target, parse_revision, read_history, resolve_target
 from ops.checks.wait import Goal
+from ops.errors import NotFound
 from ops.runtime import Runtime, Say
 
 TASK = "rollback.api"
@@ -120,6 +121,14 @@ def _predates_worker(target: Target, worker: Service) -> str | None:
             "stops the worker first")
 
 
+def _forward(current: str, target: Target) -> str | None:
+    """A "rollback" to a newer revision than the running one rolls forward: say so (was that one rolled back?)."""
+    if target.revision <= revision_number(current) or target.family != current.rpartition(":")[0]:
+        return None
+    return (f"warning: the target {target.name} is newer than the running {current}: this rolls forward, not back "
+            f"(if {target.name} was rolled back before, pass --revision with an older one; `inv revisions`)")
+
+
 def _target(rt: Runtime, api: Service, request: RevisionRequest, choice: Choice) -> Target:
     if request.revision is None and choice.target is None:
         raise no_target(api.name, choice)
@@ -134,9 +143,13 @@ def api_phase(rt: Runtime, pair: Pair, request: RevisionRequest, say: Say, worke
     history, unreadable = read_history(rt, api.name)
     if unreadable:
         say(f"note: {unreadable}")
-    choice = choose(rt.settings, current, history, unreadable)
+    settings = rt.settings
+    if (request.revision or "").strip().lower() == "auto":  # --revision auto: the history's, whatever the pin
+        settings = replace(settings, api_service=replace(settings.api_service, known_good_revision=None))
+        request = replace(request, revision=None)
+    choice = choose(settings, current, history, unreadable)
     target = _target(rt, api, request, choice)
-    warnings = [w for w in (choice.warning if request.revision is None else None,
+    warnings = [w for w in (choice.warning if request.revision is None else None, _forward(current, target),
                             None if worker_stopping else _predates_worker(target, pair.worker)) if w]
     if not worker_stopping:
         refuse_while_rolling(pair.worker, f"roll back {api.name}", request.force, say)
@@ -150,6 +163,7 @@ def api_phase(rt: Runtime, pair: Pair, request: RevisionRequest, say: Say, worke
             return None
         running, resolved = _digests(rt, api, target, history, choice, request, say)
     else:
+        running = moved_tag.primary_digests(rt, api, history)
         resolved = {i.container: i.digest for i in plan.steps[0].images}
     plan.notes = _diff(rt, api, target, running, resolved) + warnings
     native = plan.steps[0].operation == "stop_service_deployment"
@@ -160,10 +174,15 @@ def _digests(rt: Runtime, api: Service, target: Target, history: History | None,
              request: RevisionRequest, say: Say) -> tuple[dict[str, set[str]], dict[str, str | None]]:
     """The same-image rule (unless --allow-same-image); the digests running and resolved, for the diff."""
     running = moved_tag.primary_digests(rt, api, history)
-    if request.allow_same_image:
-        checks = moved_tag.check_same_image(rt, target, running)
-    else:
-        checks = moved_tag.guard_same_image(rt, api, target, say, running, choice.last_good)
+    checks = moved_tag.check_same_image(rt, target, running)
+    gone = [c for c in checks if c.note.startswith("not found")]
+    if gone:
+        raise NotFound(f"{target.name}'s image is gone from ECR: " + ", ".join(f"{c.image} ({c.note})" for c in gone)
+                       + ": its tasks could not start (expired by a lifecycle policy?). Nothing was changed.",
+                       "pick a revision whose image exists (`inv revisions`), or roll back by an image that exists: "
+                       "`inv rollback.image --image REPOSITORY@sha256:DIGEST`")
+    if not request.allow_same_image:
+        moved_tag.refuse_checked(rt, api, target, say, checks, choice.last_good)
     return running, {c.container: c.target_digest for c in checks}
 
 

@@ -51,6 +51,7 @@ def plan_diff(current_name: str, target_name: str, current: dict[str, Any], targ
     """The plan's ``diff:`` block: per container the image (and digest: ``running`` now, ``resolved`` for the
     target), environment keys added, removed or changed (secrets masked), command, cpu and memory; then the
     task's cpu and memory. Identical definitions say so."""
+    tried = resolved is not None  # the caller resolved the target's digests (say when one could not be)
     running, resolved = running or {}, resolved or {}
     lines: list[str] = []
     old = {c.get("name", ""): c for c in current.get("containerDefinitions", [])}
@@ -61,11 +62,11 @@ def plan_diff(current_name: str, target_name: str, current: dict[str, Any], targ
         elif name not in new:
             lines.append(f"  {name}: container removed")
         else:
-            lines += _container_lines(name, old[name], new[name], running.get(name, set()), resolved.get(name))
+            lines += _container_lines(name, old[name], new[name], running.get(name, set()), resolved.get(name), tried)
     for key in ("cpu", "memory"):
         if current.get(key) != target.get(key):
             lines.append(f"  task {key}: {current.get(key, '(unset)')} -> {target.get(key, '(unset)')}")
-    changed = [line for line in lines if not line.endswith(SAME_DIGEST)]
+    changed = [line for line in lines if not line.endswith((SAME_DIGEST, UNKNOWN_DIGEST))]
     if not changed:
         return [f"diff: {current_name} and {target_name} are identical (images, environment, command, cpu, memory)",
                 *lines]
@@ -73,6 +74,7 @@ def plan_diff(current_name: str, target_name: str, current: dict[str, Any], targ
 
 
 SAME_DIGEST = ", the same digest"
+UNKNOWN_DIGEST = ", unchanged; the digest it would run is unknown (could not be resolved)"
 
 
 def _short(image: Any) -> str:
@@ -88,13 +90,15 @@ def _digests(found: set[str] | str | None) -> str:
 
 
 def _container_lines(name: str, old: dict[str, Any], new: dict[str, Any], running: set[str],
-                     resolved: str | None) -> list[str]:
+                     resolved: str | None, tried: bool = False) -> list[str]:
     lines = []
     before, after = f"{_short(old.get('image'))}{_digests(running)}", f"{_short(new.get('image'))}{_digests(resolved)}"
     if old.get("image") != new.get("image") or (resolved and running and running != {resolved}):
         lines.append(f"  {name} image: {before} -> {after}")
     elif resolved and running == {resolved}:
         lines.append(f"  {name} image: {before}{SAME_DIGEST}")
+    elif tried and not resolved:
+        lines.append(f"  {name} image: {before}{UNKNOWN_DIGEST}")
     lines += [f"  {name} environment {change}" for change in _environment_changes(old, new)]
     for key in ("command", "entryPoint", "cpu", "memory", "memoryReservation"):
         if old.get(key) != new.get(key):

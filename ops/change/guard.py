@@ -16,7 +16,7 @@ from ops.change.services import Pair, read_pair
 from ops.change.target import read_history
 from ops.checks.verify import VerifyResult, run_checks, token_from_env
 from ops.checks.wait import Goal, wait_for
-from ops.errors import ToolkitError, VerificationFailed, WaitFailed
+from ops.errors import CredentialsError, ToolkitError, VerificationFailed, WaitFailed
 from ops.notify import Notifier
 from ops.runtime import Runtime, Say
 
@@ -64,7 +64,8 @@ def guard(rt: Runtime, timeout: float | None, rollback: bool, say: Say = print, 
     """Follow, verify, and (unless ``rollback`` is False) roll a failed release back."""
     pair = read_pair(rt)
     report = GuardReport(release=short_td(pair.api.task_definition))
-    deployed = _follow(rt, pair, timeout, report, say)
+    rolled_back = _rolled_back_already(rt, report)
+    deployed = _follow(rt, pair, timeout, report, say) and not rolled_back
     report.release_checks = report.checks = _verify(rt)
     if deployed and report.checks.ok:
         report.outcome = "healthy"
@@ -79,6 +80,20 @@ def guard(rt: Runtime, timeout: float | None, rollback: bool, say: Say = print, 
     return report
 
 
+def _rolled_back_already(rt: Runtime, report: GuardReport) -> bool:
+    """The newest service deployment ended in a rollback (ECS's circuit breaker was quicker than this job):
+    that release failed, whatever runs now."""
+    history, _ = read_history(rt, rt.settings.api_service.service)
+    newest = history.newest(1) if history is not None else []
+    if not newest or not newest[0].status.startswith("ROLLBACK") or newest[0].task_definition in (None, report.release):
+        return False
+    failed = newest[0]
+    report.release = str(failed.task_definition)
+    report.deployment = f"ECS rolled the release back ({failed.status}: {failed.status_reason or 'no reason given'})"
+    report.reasons.append(f"deployment: {report.deployment}")
+    return True
+
+
 def _follow(rt: Runtime, pair: Pair, timeout: float | None, report: GuardReport, say: Say) -> bool:
     """Wait for both services' current deployments to end (one describe a poll); False: it failed."""
     s = rt.settings
@@ -90,7 +105,7 @@ def _follow(rt: Runtime, pair: Pair, timeout: float | None, report: GuardReport,
         report.deployment = failed.message
         report.reasons.append(f"deployment: {failed.message}")
         return False
-    report.deployment = "deployment COMPLETED"
+    report.deployment = report.deployment or "deployment COMPLETED"
     return True
 
 
@@ -109,7 +124,14 @@ def _roll_back(rt: Runtime, report: GuardReport, options: Options, say: Say) -> 
         return
     target = last_good.task_definition
     pair = read_pair(rt)
-    phase = _phase(rt, pair, target, say)
+    try:
+        phase = _phase(rt, pair, target, say)
+    except ToolkitError as error:
+        if error.exit_code == 130 or isinstance(error, CredentialsError):
+            raise
+        report.reasons.append(f"not rolled back to {target}: {error.message.splitlines()[0]}")
+        _tell(rt, report)
+        return
     try:
         if phase is None:  # ECS's circuit breaker already put the last good revision back
             say(f"guard: {pair.api.name} is back on {target} already (ECS rolled it back): waiting, then verifying")
@@ -121,6 +143,8 @@ def _roll_back(rt: Runtime, report: GuardReport, options: Options, say: Say) -> 
             outcome = run(rt, TASK, f"guard: roll back {pair.api.name} from {report.release} to {target}", [phase],
                           options, say=say)
             report.checks = outcome.verification
+            if outcome.executed.registered_arn:  # by digest (Option 2): a new revision runs the old image
+                target = short_td(outcome.executed.registered_arn)
     except VerificationFailed as failed:
         report.checks = failed.result if isinstance(failed.result, VerifyResult) else report.checks
         report.reasons.append(f"rolled back to {target}, but {failed.message}")

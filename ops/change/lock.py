@@ -111,10 +111,23 @@ def take_step(rt: Runtime, holder: Holder) -> Step:
     )
 
 
-def release_step(rt: Runtime, holder: Holder, action: str = f"release the {LOCK}") -> Step:
+def release_step(rt: Runtime, holder: Holder, action: str = f"release the {LOCK}", name: str | None = None) -> Step:
     return Step(
         service=rt.settings.api_service.service, action=action, client="ssm", operation="delete_parameter",
-        params={"Name": rt.settings.lock.parameter}, before=f"held by {holder.caller}", after="free",
+        params={"Name": name or rt.settings.lock.parameter}, before=f"held by {holder.caller}", after="free",
+    )
+
+
+def marker_name(rt: Runtime) -> str:
+    """The parameter a lock breaker holds while it breaks (so that two breakers never interleave)."""
+    return rt.settings.lock.parameter + ".break"
+
+
+def marker_step(rt: Runtime) -> Step:
+    return Step(
+        service=rt.settings.api_service.service, action=f"mark that the {LOCK} is being broken", client="ssm",
+        operation="put_parameter", params={"Name": marker_name(rt), "Value": rt.identity().arn, "Type": "String",
+                                           "Overwrite": False}, before="-", after="breaking",
     )
 
 
@@ -126,17 +139,12 @@ def release_command(rt: Runtime) -> str:
 
 
 def held_error(rt: Runtime, holder: Holder) -> LockHeld:
-    stale = holder.age() > rt.settings.lock.stale_after or holder.gone()
-    hint = ("it looks abandoned: pass --break-lock to remove it" if stale else
+    stale = holder.age() > rt.settings.lock.stale_after
+    hint = ("it is older than lock.stale_after: pass --break-lock to remove it" if stale else
             f"wait for it to finish (see `inv status`); --break-lock removes a lock older than "
             f"{int(rt.settings.lock.stale_after)}s (lock.stale_after)")
     return LockHeld(f"the {LOCK} ({rt.settings.lock.parameter}) is held by {holder.describe()}: nothing was changed",
                     hint)
-
-
-def breakable(rt: Runtime, holder: Holder) -> bool:
-    """Old enough (``lock.stale_after``), or its process on this host is gone."""
-    return holder.age() > rt.settings.lock.stale_after or holder.gone()
 
 
 def is_taken(exc: BaseException) -> bool:
@@ -162,7 +170,7 @@ def note_if_held(rt: Runtime) -> str | None:
         return f"cannot read the {LOCK} {rt.settings.lock.parameter} ({code})"
     if holder is None:
         return None
-    return f"the {LOCK} is held by {holder.describe()}"
+    return f"the {LOCK} is held by {holder.describe()}: a real run would stop there"
 
 
 def holder_json(holder: Holder | None) -> dict[str, Any] | None:
@@ -176,9 +184,10 @@ def holder_json(holder: Holder | None) -> dict[str, Any] | None:
 def acquire(rt: Runtime, task: str, plan: Plan, audit: Audit, break_lock: bool, say: Say) -> Holder:
     """Take the rollback lock (a step, audited); held by someone else: LockHeld, nothing changed."""
     holder = new_holder(rt, task, plan)
-    for attempt in range(3):
+    take = Plan("lock", [take_step(rt, holder)])
+    for _ in range(3):
         try:
-            execute(Plan("lock", [take_step(rt, holder)]), rt.client, audit, _quiet)
+            execute(take, rt.client, audit, _quiet)
             say(f"took the {LOCK} {rt.settings.lock.parameter}")
             return holder
         except ClientError as exc:
@@ -187,18 +196,40 @@ def acquire(rt: Runtime, task: str, plan: Plan, audit: Audit, break_lock: bool, 
         current = read_holder(rt)
         if current is None:
             continue  # released between our attempt and the read: try again
-        if not break_lock or attempt > 0:
+        if not break_lock:
             raise held_error(rt, current)
-        if not breakable(rt, current):
-            raise LockHeld(
-                f"refusing to break the {LOCK}: it is held by {current.describe()}, younger than stale_after "
-                f"({int(rt.settings.lock.stale_after)}s), and its process is not known to be gone: nothing was changed",
-                "wait for it to finish (see `inv status`), or ask its holder")
-        say(f"breaking the stale {LOCK}: removing {rt.settings.lock.parameter}, held by {current.describe()}"
-            + (f"; its plan: {'; '.join(current.plan)}" if current.plan else ""))
-        execute(Plan("break", [release_step(rt, current, f"break the stale {LOCK}")]), rt.client, audit, _quiet)
+        _break(rt, current, audit, say)
+        break_lock = False  # broken once; if someone else takes it now, it is theirs
     raise LockHeld(f"could not take the {LOCK}: it keeps changing hands: nothing was changed",
-                        "see `inv status`, then try again")
+                   "see `inv status`, then try again")
+
+
+def _break(rt: Runtime, stale: Holder, audit: Audit, say: Say) -> None:
+    """Remove a lock older than ``lock.stale_after``. Breakers first take a marker parameter (atomically,
+    ``Overwrite=False``), so that two of them never both delete and retake: exactly one holds it after."""
+    if stale.age() <= rt.settings.lock.stale_after:
+        gone = "; its process on this host is gone" if stale.gone() else ""
+        raise LockHeld(f"refusing to break the {LOCK}: it is held by {stale.describe()}, younger than "
+                       f"lock.stale_after ({int(rt.settings.lock.stale_after)}s){gone}: nothing was changed",
+                       "wait for it to finish (see `inv status`), ask its holder, or remove it by hand: "
+                       + release_command(rt))
+    marker = Plan("break marker", [marker_step(rt)])
+    try:
+        execute(marker, rt.client, audit, _quiet)
+    except ClientError as exc:
+        if is_taken(exc):
+            raise LockHeld(f"another operator is breaking the {LOCK} right now: nothing was changed",
+                           "see `inv status`, then try again") from None
+        raise
+    try:
+        current = read_holder(rt)
+        if current is not None and current.token == stale.token and current.started_at == stale.started_at:
+            say(f"breaking the stale {LOCK}: removing {rt.settings.lock.parameter}, held by {stale.describe()}"
+                + (f"; its plan: {'; '.join(stale.plan)}" if stale.plan else ""))
+            execute(Plan("break", [release_step(rt, stale, f"break the stale {LOCK}")]), rt.client, audit, _quiet)
+    finally:
+        execute(Plan("break marker", [release_step(rt, stale, "remove the break marker", marker_name(rt))]),
+                rt.client, audit, _quiet)
 
 
 def release(rt: Runtime, holder: Holder, audit: Audit, say: Say) -> None:

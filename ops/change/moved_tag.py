@@ -231,9 +231,15 @@ def guard_same_image(rt: Runtime, api: Service, target: Target, say: Say, runnin
     """Before Option 1/4 changes anything: Refused if ``target`` would redeploy what the release runs
     (``running``: ``primary_digests``); else the checks (the plan's diff shows their digests)."""
     checks = check_same_image(rt, target, running)
+    refuse_checked(rt, api, target, say, checks, last_good)
+    return checks
+
+
+def refuse_checked(rt: Runtime, api: Service, target: Target, say: Say, checks: list[ContainerCheck],
+                   last_good: Deployment | None = None) -> None:
+    """The same-image rule on checks already made."""
     current = lambda: ecs_mod.describe_task_definition(rt.ecs, api.task_definition)["taskDefinition"]  # noqa: E731
     refuse_same_image(rt.settings, rt.client("ecr"), checks, current, target, say, last_good)
-    return checks
 
 
 def _say_mutable_targets(checks: list[ContainerCheck], target: Target, say: Say) -> None:

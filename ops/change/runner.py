@@ -15,6 +15,7 @@ from typing import Any, Callable, Sequence
 
 from botocore.exceptions import BotoCoreError, ClientError
 
+from ops import signals
 from ops.change import lock
 from ops.change.aftermath import aftermath, stopped
 from ops.change.audit import AUDIT_FILE, Audit
@@ -102,7 +103,7 @@ def run(rt: Runtime, task_name: str, title: str, phases: Sequence[Phase], option
     if options.dry_run:
         held = lock.note_if_held(rt)
         if held:
-            say(f"note: {held}: a real run would stop there")
+            say(f"note: {held}")
         say("dry run: nothing was changed (no lock taken, no capture written)")
         return Outcome()
     identity = rt.identity()
@@ -113,16 +114,19 @@ def run(rt: Runtime, task_name: str, title: str, phases: Sequence[Phase], option
     outcome = Outcome()
     holder = lock.acquire(rt, task_name, plan, audit, options.break_lock, say)
     try:
-        notifier.send("started", changes(plan.steps))
-        _capture_and_change(rt, plan, phases, options, verify, audit, outcome, say)
+        _capture_and_change(rt, plan, phases, options, verify, audit, outcome, say,
+                            lambda: notifier.send("started", changes(plan.steps), _path(outcome)))
+        notifier.send("succeeded", changes(outcome.executed.done, outcome.executed.registered_arn), _path(outcome),
+                      "verified" if outcome.verified else "")
+    except KeyboardInterrupt:  # landed outside the change itself (e.g. while telling the channel)
+        signals.hold()
+        notifier.send("interrupted", changes(outcome.executed.done, outcome.executed.registered_arn), _path(outcome))
+        raise Interrupted(*aftermath(rt, plan, outcome.executed, "interrupted")) from None
     except BaseException as exc:
-        event: Event = "interrupted" if isinstance(exc, (Interrupted, KeyboardInterrupt)) else "failed"
+        event: Event = "interrupted" if isinstance(exc, Interrupted) else "failed"
         detail = exc.message if isinstance(exc, ToolkitError) else type(exc).__name__
         notifier.send(event, changes(outcome.executed.done, outcome.executed.registered_arn), _path(outcome), detail)
         raise
-    else:
-        notifier.send("succeeded", changes(outcome.executed.done, outcome.executed.registered_arn), _path(outcome),
-                      "verified" if outcome.verified else "")
     finally:
         lock.release(rt, holder, audit, say)
         notifier.flush()  # the last event is delivered (or warned about) before the task ends
@@ -143,14 +147,16 @@ def _path(outcome: Outcome) -> str | None:
 
 
 def _capture_and_change(rt: Runtime, plan: Plan, phases: Sequence[Phase], options: Options, verify: bool,
-                        audit: Audit, outcome: Outcome, say: Say) -> None:
-    """Capture (a failure stops everything), the phases, the verification; a stop says what changed."""
+                        audit: Audit, outcome: Outcome, say: Say, captured: Callable[[], None]) -> None:
+    """Capture (a failure stops everything), the phases, the verification; a stop says what changed.
+    ``captured`` runs between the capture and the first change (the channel hears ``started``)."""
     settings = rt.settings
     try:
         started = time.monotonic()
         outcome.capture = run_capture(rt, settings.capture.since, settings.capture.since_seconds, progress=say).path
         outcome.timed("capture", started)
         say(f"capture complete: {outcome.capture}")
+        captured()
         _run_phases(rt, phases, options, audit, outcome, say)
         if options.wait and verify:
             started = time.monotonic()
@@ -158,7 +164,8 @@ def _capture_and_change(rt: Runtime, plan: Plan, phases: Sequence[Phase], option
             outcome.verified = True
             outcome.timed("verify", started)
     except KeyboardInterrupt:
-        raise Interrupted(*aftermath(rt, plan, outcome.executed, "interrupted")) from None
+        signals.hold()  # a second Ctrl-C must not cut short what follows: the aftermath, the lock, the channel
+        raise Interrupted(*aftermath(rt, plan, outcome.executed, "interrupted", read_state=True)) from None
     except (ToolkitError, BotoCoreError, ClientError) as exc:
         raise stopped(rt, plan, outcome.executed, exc) from None
 

@@ -29,10 +29,10 @@ class Target:
 
 
 def parse_revision(text: str | int | None, family: str, default: int) -> tuple[str, int]:
-    """``--revision``: ``N`` or ``family:N`` (default: ``ecs.api.known_good_revision``)."""
+    """``--revision``: ``N``, ``family:N`` or a task definition ARN (default: ``ecs.api.known_good_revision``)."""
     if text is None or text == "":
         return family, default
-    raw = str(text).strip()
+    raw = short_td(str(text).strip())
     named_family, _, number = raw.rpartition(":")
     if not re.fullmatch(r"[0-9]{1,9}", number) or int(number) < 1:
         raise UsageError(f"--revision {raw!r} is not a revision number", "pass a whole number such as --revision 8")

@@ -73,11 +73,17 @@ def build(result: VerifyResult) -> ET.Element:
 
 
 def write_suite(element: ET.Element, path: str | os.PathLike[str]) -> Path:
-    """Write a suite as JUnit XML to ``path`` (mode 0600, parents created); return the path."""
-    target = Path(path)
-    target.parent.mkdir(parents=True, exist_ok=True)
+    """Write a suite as JUnit XML to ``path`` (mode 0600, parents created); return the path. A symlink is
+    followed; a target that exists and is not a regular file (``/dev/null``, a FIFO) is written through,
+    never replaced."""
+    target = Path(path).resolve() if Path(path).is_symlink() else Path(path)
     tree = ET.ElementTree(element)
     ET.indent(tree)
+    if target.exists() and not target.is_file():
+        with open(target, "wb") as handle:
+            tree.write(handle, encoding="utf-8", xml_declaration=True)
+        return target
+    target.parent.mkdir(parents=True, exist_ok=True)
     fd, temporary = tempfile.mkstemp(prefix=f".{target.name}.", suffix=".tmp", dir=target.parent)
     try:
         with os.fdopen(fd, "wb") as handle:

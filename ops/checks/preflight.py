@@ -187,12 +187,17 @@ def _same_image(c: _Context) -> Result:
     if short_td(c.api.task_definition) == c.target.name:
         return _pass("same-image", f"{c.api.name} runs {c.target.name} already: nothing to roll back to")
     running = moved_tag.primary_digests(c.rt, c.api, c.history)
+    checks = moved_tag.check_same_image(c.rt, c.target, running)
     try:
-        moved_tag.guard_same_image(c.rt, c.api, c.target, lambda _: None, running, c.choice.last_good)
+        moved_tag.refuse_checked(c.rt, c.api, c.target, lambda _: None, checks, c.choice.last_good)
     except moved_tag.SameImageRefused as refusal:
         alternative = f": {' ; '.join(refusal.commands)}" if refusal.commands else ""
         return _fail("same-image", f"{c.target.name} would redeploy the digest running now (a moved mutable tag)",
                      f"roll back by digest instead{alternative}; pin images by digest in task definitions")
+    unknown = [f"{k.container} ({k.note or 'unresolved'})" for k in checks if not k.target_digest]
+    if unknown:
+        return _warn("same-image", f"cannot tell whether {c.target.name} runs other code: no digest for "
+                     + ", ".join(unknown))
     return _pass("same-image", f"{c.target.name} runs different code than the running tasks")
 
 

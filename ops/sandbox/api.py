@@ -39,8 +39,9 @@ class BrokerApiServer(ThreadingHTTPServer):
         self._thread.start()
 
     def stop(self) -> None:
-        """Stop serving and free the port."""
-        self.shutdown()
+        """Stop serving and free the port (a server that never started is only closed)."""
+        if self._thread is not None:
+            self.shutdown()
         self.server_close()
         if self._thread is not None:
             self._thread.join()

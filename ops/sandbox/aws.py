@@ -40,6 +40,7 @@ class AwsServer:
         app: WsgiApp = DomainDispatcherApplication(create_backend_app)
         for layer in layers:
             app = layer(app)
+        _check_free(port)  # werkzeug would print its own text and sys.exit(1) on a busy port
         self._server: BaseWSGIServer = make_server(
             "127.0.0.1", port, faults.middleware(_locked(app, lock)), threaded=True,
             request_handler=_QuietHandler,
@@ -58,8 +59,19 @@ class AwsServer:
         self._thread.start()
 
     def stop(self) -> None:
-        """Stop serving and free the port."""
-        self._server.shutdown()
+        """Stop serving and free the port (a server that never started is only closed)."""
+        if self._thread is not None:
+            self._server.shutdown()
         self._server.server_close()
         if self._thread is not None:
             self._thread.join()
+
+
+def _check_free(port: int) -> None:
+    """OSError (EADDRINUSE) when ``port`` on 127.0.0.1 is taken; 0 (any free port) always passes."""
+    if port == 0:
+        return
+    import socket
+
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", port))

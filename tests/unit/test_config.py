@@ -5,7 +5,7 @@ from typing import Any
 
 import pytest
 
-from ops import config as config_mod
+from ops import overrides
 from ops.config import ConfigError, load, parse_duration
 from tests.helpers import config_with
 
@@ -64,11 +64,11 @@ def test_known_good_revision_auto(value: Any) -> None:
 
 def test_the_word_auto_in_the_environment_is_taken_out_before_invoke_casts_it() -> None:
     environ = {"INVOKE_ECS_API_KNOWN_GOOD_REVISION": "auto", "INVOKE_WAIT_TIMEOUT": "30"}
-    words = config_mod.take_word_overrides(environ)
+    words = overrides.take_word_overrides(environ)
     assert environ == {"INVOKE_WAIT_TIMEOUT": "30"}
     assert load(config_with(), words).api_service.known_good_revision is None
     numbers = {"INVOKE_ECS_API_KNOWN_GOOD_REVISION": "7"}
-    assert config_mod.take_word_overrides(numbers) == {} and numbers  # a number is Invoke's to cast
+    assert overrides.take_word_overrides(numbers) == {} and numbers  # a number is Invoke's to cast
 
 
 def test_additions_have_defaults() -> None:
