@@ -169,3 +169,44 @@ class _Raw:
 
     def stream(self, **_: Any) -> Any:
         yield self._body
+
+
+@pytest.mark.parametrize(("content", "words"), [
+    ("aws: null\n", "config key aws in"),
+    ('ecs: "hello"\n', "config key ecs in"),
+    ("just a string\n", "must hold a mapping of sections"),
+    ("ecs: [: bad\n", "cannot read the config file"),
+    ("aws: {region: 'not a region!'}\n", "aws.region must be an AWS region"),
+    ("lock: {parameter: aws-lock}\n", "lock.parameter must be an SSM parameter name"),
+])
+def test_a_config_file_invoke_would_crash_on_is_one_line(moto_env: dict[str, str], tmp_path: Path, content: str,
+                                                         words: str) -> None:
+    (tmp_path / "bad.yaml").write_text(content)
+    result = run_inv(["-f", str(tmp_path / "bad.yaml"), "status", "--json"], moto_env, tmp_path)
+    assert result.code == 2, result.stderr
+    [error] = [line for line in result.stderr.splitlines() if line.startswith("error:")]
+    assert words in error and result.stdout == ""
+    _no_traceback(result)
+
+
+def test_a_missing_config_file_and_an_override_of_the_wrong_type_are_one_line(moto_env: dict[str, str],
+                                                                              tmp_path: Path) -> None:
+    missing = run_inv(["-f", str(tmp_path / "nope.yaml"), "status"], moto_env, tmp_path)
+    assert missing.code == 2 and "nope.yaml (-f) does not exist" in missing.stderr
+    (tmp_path / "ints.yaml").write_text("wait: {poll: 1}\n")
+    cast = run_inv(["-f", str(tmp_path / "ints.yaml"), "status"], dict(moto_env, INVOKE_WAIT_POLL="0.5"), tmp_path)
+    assert cast.code == 2 and "INVOKE_WAIT_POLL='0.5' is not a whole number (config key wait.poll is 1" in cast.stderr
+    for result in (missing, cast):
+        _no_traceback(result)
+
+
+def test_auto_from_the_environment_yields_to_a_config_file(seeded: Any, moto_env: dict[str, str], tmp_path: Path) -> None:
+    """Invoke's order: a -f file beats INVOKE_ variables, for the word `auto` as for numbers."""
+    from ops import overrides
+
+    (tmp_path / "pin.yaml").write_text("ecs: {api: {known_good_revision: 7}}\n")
+    environ = {"INVOKE_ECS_API_KNOWN_GOOD_REVISION": "auto"}
+    _, runtime = overrides.config_files(["-f", str(tmp_path / "pin.yaml")], {}, tmp_path)
+    assert overrides.take_word_overrides(environ, runtime) == {} and environ == {}
+    assert overrides.take_word_overrides({"INVOKE_ECS_API_KNOWN_GOOD_REVISION": "auto"}, {}) == {
+        ("ecs", "api", "known_good_revision"): "auto"}

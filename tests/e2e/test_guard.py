@@ -120,6 +120,7 @@ def test_notifications_carry_the_contract_fields_and_no_secret(world: Any, tmp_p
     assert [d.json["event"] for d in received] == ["started", "succeeded"]
     started, succeeded = (d.json for d in received)
     assert set(started) == {"text", "event", "task", "caller", "changes", "capture", "seconds"}
+    assert started["capture"] and started["capture"] == succeeded["capture"]  # sent after the capture
     assert started["text"] == f"sandbox-broker rollback started by {world.caller_arn}: sandbox-broker:9 -> sandbox-broker:8"
     assert started["changes"] == [{"service": API, "from": "sandbox-broker:9", "to": "sandbox-broker:8"}]
     assert succeeded["capture"] and succeeded["capture"].split("/")[-1] in {p.name for p in (tmp_path / "diagnostics").iterdir()}
@@ -158,3 +159,29 @@ def test_drill_guard_rehearses_the_pipeline(tmp_path: Path) -> None:
     assert "guard: outcome rolled-back" in result.stdout and "(the CI job exits 1)" in result.stdout
     assert "  started: sandbox-broker rollback started by" in result.stdout
     assert "  succeeded: " in result.stdout and result.stdout.rstrip().endswith("VERIFIED: the rollback worked")
+
+
+def test_a_release_ecs_already_rolled_back_is_a_failed_release(world_factory: Any, tmp_path: Path) -> None:
+    """The circuit breaker was quicker than the job: the service is back on :8, but the release :9 failed."""
+    world = world_factory("api-bad-release", circuit_breaker_rollback=True, circuit_breaker_failures=2)
+    ecs = boto3.client("ecs", endpoint_url=world.aws_endpoint, region_name=world.region, aws_access_key_id="testing",
+                       aws_secret_access_key="testing")
+    ecs.update_service(cluster=CLUSTER, service=API, taskDefinition="sandbox-broker:8")  # a good :8 first
+    assert world.settle(30)
+    world.set_behaviour(API, 9, "crash-loop")
+    ecs.update_service(cluster=CLUSTER, service=API, taskDefinition="sandbox-broker:9")  # the release
+    deadline = time.monotonic() + 30
+    while world.service_deployments(API)[0]["status"] != "ROLLBACK_SUCCESSFUL":
+        assert time.monotonic() < deadline
+        time.sleep(0.1)
+    result, document = _guard(world, tmp_path)
+    assert result.code == 1, result.stderr
+    assert document["release"] == "sandbox-broker:9" and "ROLLBACK_SUCCESSFUL" in document["deployment"]
+    assert document["outcome"] == "rolled-back" and document["rolledBackTo"] == "sandbox-broker:8"
+
+
+def test_guard_by_digest_names_the_revision_it_deployed(world_factory: Any, tmp_path: Path) -> None:
+    world = world_factory("latest-tag-moved")
+    result, document = _guard(world, tmp_path)
+    assert result.code == 1 and document["outcome"] == "rolled-back", result.stderr
+    assert document["rolledBackTo"] == "sandbox-broker:10" == _primary(world)  # the copy with the old digest

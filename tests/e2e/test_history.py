@@ -178,3 +178,23 @@ def test_a_target_older_than_the_worker_warns_that_jobs_may_run_twice(world_fact
     assert "jobs may run twice" in warning[0] and "Option 4 (`inv rollback.full`) stops the worker first" in warning[0]
     assert "warning:" not in _inv(world, tmp_path, "rollback.api", "--dry-run", "--revision", "8").stdout
     assert "registered before" not in _inv(world, tmp_path, "rollback.full", "--dry-run", "--revision", "4").stdout
+
+
+def test_a_target_whose_image_is_gone_from_ecr_is_refused_before_anything_changes(world_factory: Any,
+                                                                                  tmp_path: Path) -> None:
+    world = world_factory("target-image-expired")
+    result = _inv(world, tmp_path, "rollback.api", "--yes")
+    assert result.code == 2, result.stdout + result.stderr
+    [error] = [line for line in result.stderr.splitlines() if line.startswith("error:")]
+    assert "sandbox-broker:8's image is gone from ECR" in error and "Nothing was changed" in error
+    assert "inv rollback.image" in result.stderr and "Traceback" not in result.stderr
+    assert audit_lines(tmp_path) == [] and _primary(world) == "sandbox-broker:9"
+
+
+def test_revision_auto_and_an_arn_name_the_target(world_factory: Any, tmp_path: Path) -> None:
+    world = world_factory("next-release-failing")
+    auto = _inv(world, tmp_path, "rollback.api", "--dry-run", "--revision", "auto")
+    assert "plan: Option 1: roll back sandbox-broker to sandbox-broker:9" in auto.stdout and "warning:" not in auto.stdout
+    arn = f"arn:aws:ecs:{world.region}:{world.account_id}:task-definition/sandbox-broker:7"
+    assert "roll back sandbox-broker to sandbox-broker:7" in _inv(world, tmp_path, "rollback.api", "--dry-run",
+                                                                  "--revision", arn).stdout

@@ -101,13 +101,32 @@ def test_a_held_lock_is_named_and_only_a_stale_or_orphaned_one_is_broken(world: 
     assert json.loads(run_inv(["status", "--json"], env, tmp_path).stdout)["lock"] is None
 
 
-def test_a_lock_whose_process_on_this_host_is_gone_may_be_broken(world: Any, tmp_path: Path) -> None:
+def test_a_young_lock_is_refused_even_when_its_process_on_this_host_is_gone(world: Any, tmp_path: Path) -> None:
     gone = subprocess.Popen([sys.executable, "-c", "pass"])
     gone.wait()
     _plant(world, timedelta(seconds=30), host=socket.gethostname(), pid=gone.pid)
     result = run_inv(["worker.stop", "--yes", "--break-lock", "--no-wait"], world_env(world, tmp_path), tmp_path)
-    assert result.code == 0, result.stdout + result.stderr
-    assert "breaking the stale rollback lock" in result.stdout
+    assert result.code == 1, result.stdout + result.stderr  # the contract: a younger one is refused
+    assert "younger than lock.stale_after (3600s); its process on this host is gone" in result.stderr
+    assert f"remove it by hand: aws ssm delete-parameter --name {LOCK}" in result.stderr
+    assert _held(world)["token"] == "someone-else" and _changes(tmp_path) == []
+
+
+def test_breakers_of_a_stale_lock_at_the_same_instant_never_both_hold_it(world: Any, tmp_path: Path) -> None:
+    env = world_env(world, tmp_path)
+    for _ in range(3):
+        _plant(world, timedelta(hours=2))
+        before = len(_changes(tmp_path))
+        args = ["rollback.api", "--yes", "--break-lock", "--no-wait", "--force", "--allow-same-image"]
+        procs = [spawn_inv(args, env, tmp_path, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+                 for _ in range(3)]
+        results = [(p.wait(timeout=90), *p.communicate()) for p in procs]
+        winners = [out for code, out, _ in results if code == 0]
+        assert len(winners) >= 1 and len(_changes(tmp_path)) - before == len(winners)
+        for code, out, err in results:  # a loser changed nothing and said who holds it (or that it is broken)
+            assert code == 0 or ("nothing was changed" in err and "done:" not in out), err
+        assert sum("breaking the stale rollback lock" in out for _, out, _ in results) == 1
+        assert _held(world) is None
 
 
 def test_a_release_that_fails_is_said_with_the_command_to_do_it_by_hand(world: Any, tmp_path: Path) -> None:

@@ -149,3 +149,10 @@ def test_iam_policy_covers_every_action_scoped_to_this_deployment(world: Any, tm
         "ecs:cluster": f"arn:aws:ecs:{region}:{account}:cluster/sandbox-broker-cluster"}}
     assert "delete" not in json.dumps([a for a in actions if a.startswith("ecs:")]).lower()  # never DeleteService
     assert [r for r in audit_lines(tmp_path) if r["operation"] not in LOCK_OPERATIONS] == []
+
+
+def test_same_image_warns_when_the_digest_cannot_be_resolved(world_factory: Any, tmp_path: Path) -> None:
+    world = world_factory("latest-tag-moved")
+    world.deny("ecr:DescribeImages")
+    _, checks, _ = preflight(world, tmp_path)
+    assert checks["same-image"]["status"] == "WARN" and "cannot tell" in checks["same-image"]["detail"]

@@ -185,3 +185,16 @@ def test_option1_to_option4_are_the_runbook_s_names_for_the_tasks(tmp_path: Path
     for number, same in ((1, "rollback.api"), (3, "worker.stop")):
         assert run_inv([f"option{number}", "--help"], base_env(tmp_path), tmp_path).stdout.replace(
             f"option{number}", "X") == run_inv([same, "--help"], base_env(tmp_path), tmp_path).stdout.replace(same, "X")
+
+
+def test_sandbox_ports_that_are_taken_are_one_line_not_a_hang(tmp_path: Path) -> None:
+    import socket
+
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        port = str(taken.getsockname()[1])
+        for flag in ("--aws-port", "--api-port"):
+            result = run_inv(["sandbox", flag, port], base_env(tmp_path), tmp_path, timeout=30)
+            assert result.code == 2, (flag, result.stderr)
+            assert "cannot start the sandbox" in result.stderr and "Traceback" not in result.stderr

@@ -501,3 +501,14 @@ def test_inv_verify_help_names_the_flags() -> None:
     for flag in ("--[no-]allocate", "--json", "--junit"):
         assert flag in done.stdout
     assert "Post-Rollback Verification: health, both services, allocation, metrics." in done.stdout
+
+
+def test_inv_verify_junit_through_dev_null_and_bad_names(verify_moto: str, broker: Broker, ecs: Any, tmp_path: Path) -> None:
+    done = inv_verify(verify_moto, broker, "--junit", os.devnull)
+    assert done.code == 0, done.stderr
+    assert Path(os.devnull).is_char_device()  # written through, never replaced by a file
+    posted = len(broker.posts())
+    for bad, words in (("", "--junit needs a file name"), (str(tmp_path), "is a folder")):
+        result = inv_verify(verify_moto, broker, "--junit", bad)
+        assert result.code == 2 and words in result.stderr and "Traceback" not in result.stderr
+        assert len(broker.posts()) == posted  # refused before any check ran
