@@ -1,6 +1,6 @@
 """Benchmarks: the toolkit against the runbook's own commands, capture at volume, AWS calls, start-up.
 
-    .venv/bin/python bench/run.py            # full (~10-20 min on 2 cores)
+    .venv/bin/python bench/run.py            # full (~5 min on 2 quiet cores, longer under load)
     .venv/bin/python bench/run.py --quick    # smoke (< ~2 min)
     .venv/bin/python bench/run.py --only volume,calls
 
