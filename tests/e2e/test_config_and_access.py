@@ -43,7 +43,8 @@ def test_runtime_config_file_and_env_overrides(seeded: Any, moto_env: dict[str, 
 def test_bad_number_override_is_one_line(moto_env: dict[str, str], tmp_path: Path) -> None:
     result = run_inv(["status"], dict(moto_env, INVOKE_WAIT_TIMEOUT="soon"), tmp_path)
     assert result.code == 2
-    assert "INVOKE_WAIT_TIMEOUT='soon' is not a number (config key wait.timeout)" in result.stderr
+    assert "INVOKE_WAIT_TIMEOUT='soon' is not a whole number (config key wait.timeout" in result.stderr
+    assert "-> set INVOKE_WAIT_TIMEOUT to a whole number, or unset it" in result.stderr
     _no_traceback(result)
 
 

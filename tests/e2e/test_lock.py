@@ -94,8 +94,10 @@ def test_a_held_lock_is_named_and_only_a_stale_or_orphaned_one_is_broken(world: 
     assert _held(world) is None and _primary(world) == "sandbox-broker:8"
     lock_lines = [(r["operation"], r["action"], r["outcome"]) for r in audit_lines(tmp_path)
                   if r["operation"] in LOCK_OPERATIONS]
-    assert lock_lines[-4:] == [("put_parameter", "take the rollback lock", "failed"),  # it was held
+    assert lock_lines[-6:] == [("put_parameter", "take the rollback lock", "failed"),  # it was held
+                               ("put_parameter", "mark that the rollback lock is being broken", "ok"),
                                ("delete_parameter", "break the stale rollback lock", "ok"),
+                               ("delete_parameter", "remove the break marker", "ok"),
                                ("put_parameter", "take the rollback lock", "ok"),
                                ("delete_parameter", "release the rollback lock", "ok")]
     assert json.loads(run_inv(["status", "--json"], env, tmp_path).stdout)["lock"] is None

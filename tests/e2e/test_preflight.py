@@ -139,8 +139,8 @@ def test_iam_policy_covers_every_action_scoped_to_this_deployment(world: Any, tm
     assert by_action["ecs:UpdateService"]["Resource"] == [
         f"arn:aws:ecs:{region}:{account}:service/sandbox-broker-cluster/sandbox-broker",
         f"arn:aws:ecs:{region}:{account}:service/sandbox-broker-cluster/sandbox-broker-worker"]
-    assert by_action["ssm:PutParameter"]["Resource"] == \
-        f"arn:aws:ssm:{region}:{account}:parameter/rollback-toolkit/sandbox-broker-cluster/sandbox-broker"
+    lock = f"arn:aws:ssm:{region}:{account}:parameter/rollback-toolkit/sandbox-broker-cluster/sandbox-broker"
+    assert by_action["ssm:PutParameter"]["Resource"] == [lock, lock + ".break"]  # the lock and the break marker
     assert by_action["ecs:RegisterTaskDefinition"]["Resource"] == \
         f"arn:aws:ecs:{region}:{account}:task-definition/sandbox-broker:*"
     assert f"arn:aws:logs:{region}:{account}:log-group:/ecs/sandbox-broker-api" in by_action["logs:FilterLogEvents"]["Resource"]
