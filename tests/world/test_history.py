@@ -4,7 +4,6 @@ model), pagination, errors and the status transitions ECS documents."""
 from __future__ import annotations
 
 import re
-from collections.abc import Iterator
 from datetime import timedelta
 from pathlib import Path
 from typing import Any
@@ -34,17 +33,6 @@ MODEL = botocore.session.get_session().get_service_model("ecs")
 ARN = r"arn:aws:ecs:eu-central-1:123456789012:{kind}/sandbox-broker-cluster/{service}/{id}"
 DEPLOYMENT_ARN = re.compile(ARN.format(kind="service-deployment", service="[a-z-]+", id=r"[A-Za-z0-9_-]{21}"))
 REVISION_ARN = re.compile(ARN.format(kind="service-revision", service="[a-z-]+", id=r"\d{19}"))
-
-
-@pytest.fixture
-def world() -> Iterator[World]:
-    with World(scenario="api-bad-release", rollout_seconds=ROLLOUT) as w:
-        yield w
-
-
-@pytest.fixture
-def ecs(world: World) -> BaseClient:
-    return client(world, "ecs")
 
 
 def history(ecs: BaseClient, service: str = API, **filters: Any) -> list[dict[str, Any]]:

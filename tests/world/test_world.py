@@ -9,7 +9,6 @@ import stat
 import subprocess
 import sys
 import time
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -33,17 +32,6 @@ from tests.world.helpers import (
 )
 
 ROOT = Path(__file__).resolve().parents[2]
-
-
-@pytest.fixture
-def world() -> Iterator[World]:
-    with World(scenario="api-bad-release", rollout_seconds=ROLLOUT) as w:
-        yield w
-
-
-@pytest.fixture
-def ecs(world: World) -> BaseClient:
-    return client(world, "ecs")
 
 
 def test_scenarios_are_named() -> None:
