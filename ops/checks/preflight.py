@@ -14,8 +14,9 @@ from botocore.exceptions import BotoCoreError, ClientError
 from ops.aws.ecr import parse_image_lenient, resolve
 from ops.aws.ecs import Service, describe_services, short_td
 from ops.aws.history import History
+from ops.aws.holder import read_holder
 from ops.aws.session import Identity, translate
-from ops.change import lock, moved_tag
+from ops.change import moved_tag
 from ops.change.target import Choice, Target, choose, read_history, resolve_target
 from ops.change.worker import scaling_target
 from ops.checks import permissions
@@ -256,7 +257,7 @@ def _capture_dir(c: _Context) -> Result:
 
 
 def _lock(c: _Context) -> Result:
-    holder = lock.read_holder(c.rt)
+    holder = read_holder(c.rt)
     if holder is None:
         return _pass("lock", f"{c.rt.settings.lock.parameter} is free")
     return _warn("lock", f"held by {holder.describe()}")
