@@ -13,13 +13,15 @@ from typing import TYPE_CHECKING, Any
 
 from invoke import Collection, Context, task
 
-from ops import cli, overrides
+from ops import cli, collector, overrides
 from ops import config as config_mod
 from ops.errors import OperationFailed, UsageError, VerificationFailed
 
 if TYPE_CHECKING:
     from ops.change.runner import Options
     from ops.runtime import Runtime
+
+collector.quick_exit()
 
 # The rest of ops/ (and requests, tabulate, boto3 behind it) is imported inside the task that
 # needs it, so `inv --list` and `inv TASK --help` start without it (bench/README.md, "Start-up").

@@ -25,6 +25,7 @@ from botocore.exceptions import (
     UnauthorizedSSOTokenError,
 )
 
+from ops import collector
 from ops.config import AwsSettings
 from ops.errors import AccessDenied, CredentialsError, NotFound, OperationFailed, ToolkitError
 
@@ -89,8 +90,9 @@ class Aws:
             return found
         with self._lock:
             if name not in self._clients:
-                self._clients[name] = self.session.create_client(name, region_name=self.settings.region,
-                                                                 config=client_config())
+                with collector.building():
+                    self._clients[name] = self.session.create_client(name, region_name=self.settings.region,
+                                                                     config=client_config())
             return self._clients[name]
 
     def identity(self) -> Identity:
@@ -100,9 +102,10 @@ class Aws:
 
 def connect(settings: AwsSettings) -> Aws:
     """A session for ``aws.profile`` (None: the default chain) in ``aws.region``."""
-    import botocore.session
+    with collector.building():
+        import botocore.session
 
-    session = botocore.session.Session(profile=settings.profile)
+        session = botocore.session.Session(profile=settings.profile)
     if settings.profile and settings.profile not in session.available_profiles:
         raise translate(ProfileNotFound(profile=settings.profile), settings.profile)
     return Aws(settings=settings, session=session)

@@ -10,7 +10,7 @@ from botocore.exceptions import BotoCoreError, ClientError
 from ops.aws.ecr import parse_image_lenient, short_digest
 from ops.aws.ecs import Service, describe_services, running_tasks_by_service, short_td
 from ops.aws.history import Revision, describe_revisions
-from ops.change.lock import Holder, holder_json, read_holder
+from ops.aws.holder import Holder, holder_json, read_holder
 from ops.report import table
 from ops.runtime import Runtime
 
@@ -136,9 +136,10 @@ def gather(rt: Runtime) -> Snapshot:
     one DescribeServiceRevisions for the services' current revisions (their recorded digests), or, where
     ECS does not name them, the running tasks and a task definition only for a deployment with none."""
     names = [s.service for s in rt.settings.services]
+    ecs = rt.ecs
     with ThreadPoolExecutor(max_workers=1, thread_name_prefix="status") as pool:  # botocore clients are thread-safe
         lock_future = pool.submit(_lock_or_note, rt)
-        services = describe_services(rt.ecs, rt.settings.cluster, names)
+        services = describe_services(ecs, rt.settings.cluster, names)
         images, notes = _images(rt, services)
         holder, lock_notes = lock_future.result()
     return Snapshot(services=services, images=images, notes=notes + lock_notes, lock=holder)
