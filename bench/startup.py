@@ -28,6 +28,10 @@ def wall(args: list[str], reps: int) -> float:
 
 
 CLIENTS = "import botocore.session as b; s = b.Session(); [s.create_client(n, region_name='eu-central-1') for n in {names}]"
+# what ops.collector does in an inv process: no collections while botocore is imported and builds the clients,
+# all of it frozen after, and frozen again at exit
+COLLECTED = (f"import sys; sys.path.insert(0, {str(ROOT)!r}); from ops import collector; collector.quick_exit()\n"
+             "with collector.building():\n    " + CLIENTS.format(names="['ecs', 'sts', 'ssm']"))
 FLOOR = [
     ("python -c pass (interpreter)", [sys.executable, "-c", "pass"]),
     ("python: import botocore.session", [sys.executable, "-c", "import botocore.session"]),
@@ -35,6 +39,7 @@ FLOOR = [
     ("python: + ecs, sts, ssm clients (inv status's)", [sys.executable, "-c", CLIENTS.format(names="['ecs', 'sts', 'ssm']")]),
     ("  the same, ended by os._exit (no interpreter teardown)",
      [sys.executable, "-c", CLIENTS.format(names="['ecs', 'sts', 'ssm']") + "; import os; os._exit(0)"]),
+    ("  the same, with ops.collector (paused while building, frozen after and at exit)", [sys.executable, "-c", COLLECTED]),
     ("inv --list (invoke + tasks.py)", [INV, "-r", str(ROOT), "--list"]),
     ("aws --version (the CLI's start-up)", [str(Path(sys.executable).parent / "aws"), "--version"]),
 ]
