@@ -4,22 +4,35 @@ from __future__ import annotations
 import atexit
 import contextlib
 import gc
+import threading
 from collections.abc import Iterator
+
+_lock = threading.Lock()
+_builders = 0  # threads inside building() now: the collector resumes when the last one leaves
+_was_enabled = False
 
 
 @contextlib.contextmanager
 def building() -> Iterator[None]:
     """No collections while long-lived objects are built (botocore's modules, models and clients: tens of
     thousands of containers that would trigger collections which free nothing); frozen afterwards, so later
-    collections (a ten-minute wait, a large capture) and the interpreter's exit do not walk them again."""
-    was_enabled = gc.isenabled()
-    gc.disable()
+    collections (a ten-minute wait, a large capture) and the interpreter's exit do not walk them again.
+    Safe from several threads: the collector stays paused until the last of them leaves."""
+    global _builders, _was_enabled
+    with _lock:
+        if _builders == 0:
+            _was_enabled = gc.isenabled()
+            gc.disable()
+        _builders += 1
     try:
         yield
     finally:
-        gc.freeze()
-        if was_enabled:
-            gc.enable()
+        with _lock:
+            _builders -= 1
+            if _builders == 0:
+                gc.freeze()
+                if _was_enabled:
+                    gc.enable()
 
 
 def quick_exit() -> None:
