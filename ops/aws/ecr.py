@@ -85,6 +85,7 @@ class Resolution:
     image: ImageRef
     digest: str | None
     reason: str = ""
+    missing: bool = False  # ECR answered: no such image (or repository); the reason says which
 
 
 def resolve(ecr: Any, image: ImageRef, account: str) -> Resolution:
@@ -99,12 +100,14 @@ def resolve(ecr: Any, image: ImageRef, account: str) -> Resolution:
     except ClientError as exc:
         code = exc.response.get("Error", {}).get("Code", "")
         if code in ("ImageNotFoundException", "RepositoryNotFoundException"):
-            return Resolution(image, None, f"not found in ECR ({code})")
+            return Resolution(image, None, f"not found in ECR ({code})", missing=True)
         return Resolution(image, image.digest, f"cannot read ECR: {code}")
     except BotoCoreError as exc:
         return Resolution(image, image.digest, f"cannot read ECR: {exc}")
     details = answer.get("imageDetails", [])
-    return Resolution(image, details[0]["imageDigest"] if details else None, "" if details else "not found in ECR")
+    if not details:
+        return Resolution(image, None, "not found in ECR", missing=True)
+    return Resolution(image, details[0]["imageDigest"])
 
 
 def image_history(ecr: Any, repository: str, registry_id: str | None = None) -> list[dict[str, Any]]:

@@ -8,6 +8,10 @@ from dataclasses import dataclass
 from datetime import datetime, timezone
 from typing import TYPE_CHECKING, Any
 
+from botocore.exceptions import BotoCoreError, ClientError
+
+from ops.aws.session import error_code
+
 if TYPE_CHECKING:
     from ops.runtime import Runtime
 
@@ -80,6 +84,14 @@ def read_holder(rt: "Runtime") -> Holder | None:
     except ssm.exceptions.ParameterNotFound:
         return None
     return Holder.parse(str(answer.get("Parameter", {}).get("Value", "")))
+
+
+def read_holder_or_note(rt: "Runtime") -> tuple[Holder | None, str | None]:
+    """The holder (None: free), or None and a note saying why the lock could not be read (status, dry runs)."""
+    try:
+        return read_holder(rt), None
+    except (ClientError, BotoCoreError) as exc:
+        return None, f"cannot read the {LOCK} {rt.settings.lock.parameter} ({error_code(exc)})"
 
 
 def holder_json(holder: Holder | None) -> dict[str, Any] | None:

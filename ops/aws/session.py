@@ -136,6 +136,13 @@ def _client_error(exc: ClientError, profile: str | None) -> ToolkitError:
     return OperationFailed(f"{operation} failed: {code}: {message}")
 
 
+def error_code(exc: BaseException) -> str:
+    """A short reason for a failed call, for a note: the AWS error code, else the error's own words."""
+    if isinstance(exc, ClientError):
+        return str(exc.response.get("Error", {}).get("Code", "")) or str(exc)
+    return str(exc) or type(exc).__name__
+
+
 def translate(exc: BaseException, profile: str | None = None) -> ToolkitError:
     """Map a botocore exception to the toolkit's error with its exit code and hint."""
     if isinstance(exc, ToolkitError):

@@ -17,7 +17,16 @@ from ops.change.diff import plan_diff
 from ops.change.runner import Options, Outcome, Phase, run
 from ops.change.services import Pair, read_pair, refuse_while_rolling
 from ops.change.steps import ContainerImage, Plan, Step
-from ops.change.target import Choice, Target, choose, no_target, parse_revision, read_history, resolve_target
+from ops.change.target import (
+    Choice,
+    Target,
+    choose,
+    no_target,
+    parse_revision,
+    read_history,
+    release_in_flight,
+    resolve_target,
+)
 from ops.checks.wait import Goal
 from ops.errors import NotFound
 from ops.runtime import Runtime, Say
@@ -91,9 +100,8 @@ def native_source(rt: Runtime, in_flight: Deployment) -> tuple[str | None, tuple
 def _native(rt: Runtime, api: Service, history: History | None, choice: Choice, target: Target,
             request: RevisionRequest, say: Say) -> Plan | None:
     """The native rollback plan when the release is in flight and the target is the last good revision."""
-    primary = api.primary
-    in_flight = history.in_flight(short_td(api.task_definition)) if history is not None else None
-    if in_flight is None or primary is None or primary.rollout_state != "IN_PROGRESS":
+    in_flight = release_in_flight(api, history)
+    if in_flight is None:
         return None
     if not request.native:
         say(f"note: {short_td(api.task_definition)} is still rolling out; --no-native: rolling back with update_service")
@@ -137,10 +145,12 @@ def _target(rt: Runtime, api: Service, request: RevisionRequest, choice: Choice)
     return resolve_target(rt.ecs, api, chosen, number)
 
 
-def api_phase(rt: Runtime, pair: Pair, request: RevisionRequest, say: Say, worker_stopping: bool = False) -> Phase | None:
-    """Option 1's checks and step (also Option 4's second phase); None: already on the target."""
+def api_phase(rt: Runtime, pair: Pair, request: RevisionRequest, say: Say, worker_stopping: bool = False,
+              read: tuple[History | None, str | None] | None = None) -> Phase | None:
+    """Option 1's checks and step (also Option 4's second phase); None: already on the target. ``read``: the
+    deployment history as the caller has just read it (``read_history``), so it is not asked for twice."""
     api, current = pair.api, short_td(pair.api.task_definition)
-    history, unreadable = read_history(rt, api.name)
+    history, unreadable = read if read is not None else read_history(rt, api.name)
     if unreadable:
         say(f"note: {unreadable}")
     settings = rt.settings
@@ -175,7 +185,7 @@ def _digests(rt: Runtime, api: Service, target: Target, history: History | None,
     """The same-image rule (unless --allow-same-image); the digests running and resolved, for the diff."""
     running = moved_tag.primary_digests(rt, api, history)
     checks = moved_tag.check_same_image(rt, target, running)
-    gone = [c for c in checks if c.note.startswith("not found")]
+    gone = [c for c in checks if c.missing]
     if gone:
         raise NotFound(f"{target.name}'s image is gone from ECR: " + ", ".join(f"{c.image} ({c.note})" for c in gone)
                        + ": its tasks could not start (expired by a lifecycle policy?). Nothing was changed.",

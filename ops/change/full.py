@@ -14,10 +14,11 @@ TASK = "rollback.full"
 def rollback_full(rt: Runtime, request: RevisionRequest, options: Options, say: Say = print) -> Outcome | None:
     """Never both services changing at once: the runner waits for the worker's 0 before the API phase."""
     pair = read_pair(rt)
-    phases = [p for p in (stop_phase(rt, pair.worker, say),
-                          api_phase(rt, pair, request, say, worker_stopping=True)) if p is not None]
+    worker, api = stop_phase(rt, pair.worker, say), api_phase(rt, pair, request, say, worker_stopping=True)
+    phases = [p for p in (worker, api) if p is not None]
     if not phases:
         say("the worker is stopped and the API already runs the target: nothing to do")
         return None
-    target = short_td(phases[-1].plan.steps[-1].after)
-    return run(rt, TASK, f"Option 4: full rollback (worker to 0, then the API to {target})", phases, options, say=say)
+    api_part = (f"then the API to {short_td(api.plan.steps[-1].after)}" if api is not None
+                else f"the API already runs {short_td(pair.api.task_definition)}")
+    return run(rt, TASK, f"Option 4: full rollback (worker to 0, {api_part})", phases, options, say=say)

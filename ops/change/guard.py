@@ -8,6 +8,7 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Literal
 
 from ops.aws.ecs import short_td
+from ops.aws.history import History
 from ops.change.api import RevisionRequest, api_phase
 from ops.change.image import ImageRequest, image_phase
 from ops.change.moved_tag import SameImageRefused
@@ -125,7 +126,7 @@ def _roll_back(rt: Runtime, report: GuardReport, options: Options, say: Say) -> 
     target = last_good.task_definition
     pair = read_pair(rt)
     try:
-        phase = _phase(rt, pair, target, say)
+        phase = _phase(rt, pair, target, (history, unreadable), say)
     except ToolkitError as error:
         if error.exit_code == 130 or isinstance(error, CredentialsError):
             raise
@@ -166,14 +167,14 @@ def junit(report: GuardReport) -> "ET.Element":
     return suite(TASK, [release, *(check_case(c) for c in (report.checks.checks if report.checks else ()))])
 
 
-def _phase(rt: Runtime, pair: Pair, target: str, say: Say) -> Phase | None:
+def _phase(rt: Runtime, pair: Pair, target: str, read: tuple[History | None, str | None], say: Say) -> Phase | None:
     """Native while in flight, else Option 1; Option 2 by digest when Option 1 would redeploy the same code;
     None when ECS already deploys ``target`` (its circuit breaker rolled the release back)."""
     primary = pair.api.primary
     if primary is not None and short_td(primary.task_definition) == target:
         return None
     try:
-        return api_phase(rt, pair, RevisionRequest(revision=target), say)
+        return api_phase(rt, pair, RevisionRequest(revision=target), say, read=read)
     except SameImageRefused as refusal:
         if len(refusal.pinned) != 1:
             raise

@@ -74,7 +74,7 @@ def cloned_registration(described: dict[str, Any], container: str, image: str) -
 def check_image_exists(ecr: Any, image: ImageRef, account: str, say: Say) -> Resolution:
     """In this account's ECR the tag or digest must exist; elsewhere we can only say so."""
     resolution = resolve(ecr, image, account)
-    if resolution.reason.startswith("not found"):
+    if resolution.missing:
         raise NotFound(
             f"image {image} does not exist: {resolution.reason}",
             f"list what exists with `aws ecr describe-images --repository-name {image.repository}`",

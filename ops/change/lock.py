@@ -11,7 +11,7 @@ from datetime import datetime, timezone
 
 from botocore.exceptions import BotoCoreError, ClientError
 
-from ops.aws.holder import LOCK, Holder, read_holder
+from ops.aws.holder import LOCK, Holder, read_holder, read_holder_or_note
 from ops.aws.session import translate
 from ops.change.audit import Audit
 from ops.change.execute import execute
@@ -90,14 +90,10 @@ def still_ours(rt: Runtime, holder: Holder) -> bool | None:
 
 
 def note_if_held(rt: Runtime) -> str | None:
-    """For ``--dry-run`` and ``inv status``: who holds the lock, or None (unreadable is said too)."""
-    try:
-        holder = read_holder(rt)
-    except (BotoCoreError, ClientError) as exc:
-        code = exc.response.get("Error", {}).get("Code") if isinstance(exc, ClientError) else type(exc).__name__
-        return f"cannot read the {LOCK} {rt.settings.lock.parameter} ({code})"
+    """For ``--dry-run``: who holds the lock, or None (unreadable is said too)."""
+    holder, note = read_holder_or_note(rt)
     if holder is None:
-        return None
+        return note
     return f"the {LOCK} is held by {holder.describe()}: a real run would stop there"
 
 

@@ -35,6 +35,7 @@ class ContainerCheck:
     target_digest: str | None
     running_digests: frozenset[str]
     note: str = ""
+    missing: bool = False  # ECR says the target's image is gone
 
     @property
     def same(self) -> bool:
@@ -79,7 +80,8 @@ def check_same_image(rt: Runtime, target: Target, running: dict[str, set[str]]) 
             checks.append(ContainerCheck(name, None, None, frozenset(running.get(name, ())), "image URI not understood"))
             continue
         resolution = resolve(ecr, ref, account)
-        checks.append(ContainerCheck(name, ref, resolution.digest, frozenset(running.get(name, ())), resolution.reason))
+        checks.append(ContainerCheck(name, ref, resolution.digest, frozenset(running.get(name, ())), resolution.reason,
+                                     resolution.missing))
     return checks
 
 

@@ -77,6 +77,23 @@ class Choice:
     note: str | None = None  # why the history could not be read
 
 
+def release_in_flight(api: Service, history: History | None) -> Deployment | None:
+    """The API's release still rolling out (its PRIMARY IN_PROGRESS, its deployment ongoing in the history):
+    the deployment ECS's native rollback would stop; None when there is none."""
+    primary = api.primary
+    if history is None or primary is None or primary.rollout_state != "IN_PROGRESS":
+        return None
+    return history.in_flight(short_td(api.task_definition))
+
+
+def goes_native(api: Service, history: History | None, choice: Choice) -> bool:
+    """Whether ``rollback.api`` (without --no-native) would roll back natively to the chosen target: a release
+    in flight and the target is the last good revision (recorded digests: no moved tag to route around)."""
+    last_good = choice.last_good
+    return (release_in_flight(api, history) is not None and last_good is not None
+            and last_good.task_definition == choice.target)
+
+
 def read_history(rt: Runtime, service: str) -> tuple[History | None, str | None]:
     """The API service's deployment history, or None and why it cannot be read (bad credentials still raise)."""
     try:

@@ -17,7 +17,7 @@ from ops.aws.history import History
 from ops.aws.holder import read_holder
 from ops.aws.session import Identity, translate
 from ops.change import moved_tag
-from ops.change.target import Choice, Target, choose, read_history, resolve_target
+from ops.change.target import Choice, Target, choose, goes_native, read_history, resolve_target
 from ops.change.worker import scaling_target
 from ops.checks import permissions
 from ops.checks.verify import check_healthz, token_from_env
@@ -167,7 +167,7 @@ def _target_image(c: _Context) -> Result:
             continue
         wanted = ref if digest is None or ref.digest else parse_image_lenient(ref.pinned(digest))
         resolution = resolve(ecr, wanted or ref, account)
-        if resolution.reason.startswith("not found"):
+        if resolution.missing:
             gone.append(str(wanted or ref))
         elif resolution.digest is None or resolution.reason:
             unknown.append(f"{wanted or ref} ({resolution.reason or 'unresolved'})")
@@ -187,6 +187,9 @@ def _same_image(c: _Context) -> Result:
         return _fail("same-image", "no target to check", "fix the target first")
     if short_td(c.api.task_definition) == c.target.name:
         return _pass("same-image", f"{c.api.name} runs {c.target.name} already: nothing to roll back to")
+    if goes_native(c.api, c.history, c.choice):
+        return _pass("same-image", f"{short_td(c.api.task_definition)} is still rolling out: rollback.api stops it "
+                     f"natively, back to {c.target.name} with the digests ECS recorded (no moved tag)")
     running = moved_tag.primary_digests(c.rt, c.api, c.history)
     checks = moved_tag.check_same_image(c.rt, c.target, running)
     try:

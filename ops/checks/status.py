@@ -10,7 +10,8 @@ from botocore.exceptions import BotoCoreError, ClientError
 from ops.aws.ecr import parse_image_lenient, short_digest
 from ops.aws.ecs import Service, describe_services, running_tasks_by_service, short_td
 from ops.aws.history import Revision, describe_revisions
-from ops.aws.holder import Holder, holder_json, read_holder
+from ops.aws.holder import Holder, holder_json, read_holder_or_note
+from ops.aws.session import error_code
 from ops.report import table
 from ops.runtime import Runtime
 
@@ -68,7 +69,7 @@ class TaskDefinitionImages:
         try:
             answer = self._ecs.describe_task_definition(taskDefinition=task_definition)
         except (ClientError, BotoCoreError) as exc:
-            self.errors.append(f"cannot read task definition {key}: {_reason(exc)}")
+            self.errors.append(f"cannot read task definition {key}: {error_code(exc)}")
             return None
         definitions = answer.get("taskDefinition", {}).get("containerDefinitions", [])
         return tuple(str(c.get("image", "")) for c in definitions)
@@ -92,18 +93,12 @@ def deployment_images(tasks: list[dict[str, Any]], deployments: dict[str, str],
     return result
 
 
-def _reason(exc: BaseException) -> str:
-    if isinstance(exc, ClientError):
-        return str(exc.response.get("Error", {}).get("Code", "")) or str(exc)
-    return str(exc)
-
-
 def running_tasks_or_note(ecs: Any, cluster: str, names: list[str]) -> tuple[dict[str, list[dict[str, Any]]], list[str]]:
     """Each service's running tasks; an unreadable task list is a note (no digests), not a failure."""
     try:
         return running_tasks_by_service(ecs, cluster, names), []
     except (ClientError, BotoCoreError) as exc:
-        return {n: [] for n in names}, [f"cannot list the running tasks ({_reason(exc)}): no digests shown"]
+        return {n: [] for n in names}, [f"cannot list the running tasks ({error_code(exc)}): no digests shown"]
 
 
 def images_per_deployment(ecs: Any, services: Iterable[Service], tasks: dict[str, list[dict[str, Any]]]
@@ -185,10 +180,8 @@ def _from_revision(revision: Revision) -> DeploymentImages:
 
 
 def _lock_or_note(rt: Runtime) -> tuple[Holder | None, list[str]]:
-    try:
-        return read_holder(rt), []
-    except (ClientError, BotoCoreError) as exc:
-        return None, [f"cannot read the rollback lock {rt.settings.lock.parameter} ({_reason(exc)})"]
+    holder, note = read_holder_or_note(rt)
+    return holder, [note] if note else []
 
 
 def render(snapshot: Snapshot, events: int) -> str:

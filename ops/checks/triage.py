@@ -19,7 +19,7 @@ from ops.aws.ecs import Service, deployment_task_ids, describe_services, short_t
 from ops.aws.history import History, revision_number
 from ops.aws.logs import Window, iter_events
 from ops.change import moved_tag
-from ops.change.target import Choice, choose, read_history, resolve_target
+from ops.change.target import Choice, choose, goes_native, read_history, resolve_target
 from ops.checks.decision import Health, Recommendation, ServiceSignal, Signals, check_symptom, decide
 from ops.checks.verify import check_healthz
 from ops.config import Settings
@@ -162,9 +162,7 @@ def _same_image_refusal(rt: Runtime, api: Service, choice: Choice, history: Hist
     s = rt.settings
     if choice.target is None or short_td(api.task_definition) == choice.target:
         return None  # already on the target: no moved tag to route around (and "the digest before" is the bad one)
-    primary = api.primary
-    if history is not None and primary is not None and primary.rollout_state == "IN_PROGRESS" \
-            and history.in_flight(short_td(api.task_definition)) is not None:
+    if goes_native(api, history, choice):
         return None  # rollback.api rolls a release in flight back natively: recorded digests, no moved tag
     try:
         target = resolve_target(rt.ecs, api, s.api_service.family or "", revision_number(choice.target))
