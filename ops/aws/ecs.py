@@ -149,9 +149,10 @@ def describe_services(ecs: Any, cluster: str, names: Sequence[str]) -> dict[str,
     return {name: found[name] for name in names}
 
 
-def _chunks(items: Sequence[str], size: int) -> Iterator[Sequence[str]]:
+def chunks(items: Sequence[str], size: int) -> Iterator[list[str]]:
+    """``items`` in lists of at most ``size`` (what one Describe call may take)."""
     for start in range(0, len(items), size):
-        yield items[start : start + size]
+        yield list(items[start : start + size])
 
 
 def running_tasks(ecs: Any, cluster: str, service: str) -> list[dict[str, Any]]:
@@ -169,7 +170,7 @@ def running_tasks_by_service(ecs: Any, cluster: str, services: Sequence[str]) ->
         listed = list(pool.map(arns, services))  # one round trip for all services, not one each
     owner = {arn: service for service, found in zip(services, listed, strict=True) for arn in found}
     found: dict[str, list[dict[str, Any]]] = {service: [] for service in services}
-    for chunk in _chunks(list(owner), 100):
+    for chunk in chunks(list(owner), 100):
         for task in ecs.describe_tasks(cluster=cluster, tasks=list(chunk)).get("tasks", []):
             found[owner[task["taskArn"]]].append(task)
     return found
@@ -182,7 +183,7 @@ def deployment_task_ids(ecs: Any, cluster: str, service: str, deployment_id: str
         for page in ecs.get_paginator("list_tasks").paginate(cluster=cluster, serviceName=service, desiredStatus=status):
             arns.extend(page.get("taskArns", []))
     ids: set[str] = set()
-    for chunk in _chunks(arns, 100):
+    for chunk in chunks(arns, 100):
         for task in ecs.describe_tasks(cluster=cluster, tasks=list(chunk)).get("tasks", []):
             if task.get("startedBy") == deployment_id:
                 ids.add(str(task.get("taskArn", "")).rsplit("/", 1)[-1])

@@ -7,7 +7,7 @@ from dataclasses import dataclass, replace
 from datetime import datetime, timezone
 from typing import Any, Iterable, Iterator, Sequence
 
-from ops.aws.ecs import short_td
+from ops.aws.ecs import chunks, short_td
 
 DESCRIBE_CHUNK = 20  # ECS: at most 20 ARNs per DescribeServiceDeployments / DescribeServiceRevisions
 PAGE_SIZE = 100  # ListServiceDeployments' largest page
@@ -106,16 +106,11 @@ def list_deployments(ecs: Any, cluster: str, service: str, statuses: Sequence[st
     return sorted(found, key=lambda d: d.created_at.timestamp() if d.created_at else 0.0, reverse=True)
 
 
-def _chunks(items: Sequence[str], size: int = DESCRIBE_CHUNK) -> Iterator[list[str]]:
-    for start in range(0, len(items), size):
-        yield list(items[start:start + size])
-
-
 def describe_revisions(ecs: Any, arns: Iterable[str]) -> dict[str, Revision]:
     """Service revisions by ARN (20 a call); unknown ARNs are left out."""
     wanted = list(dict.fromkeys(a for a in arns if a))
     found: dict[str, Revision] = {}
-    for chunk in _chunks(wanted):
+    for chunk in chunks(wanted, DESCRIBE_CHUNK):
         for data in ecs.describe_service_revisions(serviceRevisionArns=chunk).get("serviceRevisions", []):
             revision = Revision.from_api(data)
             found[revision.arn] = revision

@@ -6,11 +6,9 @@ tag and suspends Application Auto Scaling (min 0) so the 0 sticks; ``worker.star
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any
-
-from botocore.exceptions import ClientError
 
 from ops.aws.ecs import Service, service_tags
+from ops.aws.scaling import SCALING_DIMENSION, Scaling, scaling_target
 from ops.change.runner import Options, Outcome, Phase, run
 from ops.change.services import read_pair, refuse_while_rolling
 from ops.change.steps import Plan, Step
@@ -22,7 +20,6 @@ from ops.runtime import Runtime, Say
 STOP_TASK, START_TASK = "worker.stop", "worker.start"
 PREVIOUS_COUNT_TAG = "rollback-toolkit:previous-desired-count"
 PREVIOUS_MIN_TAG = "rollback-toolkit:previous-min-capacity"
-SCALING_DIMENSION = "ecs:service:DesiredCount"
 ALL_SUSPENDED = {"DynamicScalingInSuspended": True, "DynamicScalingOutSuspended": True, "ScheduledScalingSuspended": True}
 NONE_SUSPENDED = {k: False for k in ALL_SUSPENDED}
 
@@ -33,32 +30,6 @@ class StartRequest:
 
     count: int | None = None  # default: the count worker.stop remembered, else ecs.worker.restore_count
     force: bool = False  # start even while the API service is rolling out
-
-
-@dataclass(frozen=True)
-class Scaling:
-    """The worker's Application Auto Scaling target, if any."""
-
-    resource_id: str
-    min_capacity: int
-    suspended: dict[str, bool]
-
-
-def scaling_target(autoscaling: Any, cluster: str, service: str, say: Say) -> Scaling | None:
-    resource_id = f"service/{cluster}/{service}"
-    try:
-        answer = autoscaling.describe_scalable_targets(
-            ServiceNamespace="ecs", ResourceIds=[resource_id], ScalableDimension=SCALING_DIMENSION
-        )
-    except ClientError as exc:
-        say(f"note: cannot read Application Auto Scaling ({exc.response.get('Error', {}).get('Code')}); "
-            "if it manages the worker it may undo the change")
-        return None
-    targets = answer.get("ScalableTargets", [])
-    if not targets:
-        return None
-    t = targets[0]
-    return Scaling(resource_id, int(t["MinCapacity"]), dict(t.get("SuspendedState") or {}))
 
 
 def _scaling_step(worker: Service, scaling: Scaling, minimum: int, suspended: dict[str, bool],

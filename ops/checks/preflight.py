@@ -15,10 +15,10 @@ from ops.aws.ecr import parse_image_lenient, resolve
 from ops.aws.ecs import Service, describe_services, short_td
 from ops.aws.history import History
 from ops.aws.holder import read_holder
+from ops.aws.scaling import scaling_target
 from ops.aws.session import Identity, translate
 from ops.change import moved_tag
 from ops.change.target import Choice, Target, choose, goes_native, read_history, resolve_target
-from ops.change.worker import scaling_target
 from ops.checks import permissions
 from ops.checks.verify import check_healthz, token_from_env
 from ops.errors import CredentialsError, ToolkitError
