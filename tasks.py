@@ -6,7 +6,6 @@ return data. ``inv --list`` lists them; the README maps each one to its runbook 
 from __future__ import annotations
 
 import os
-import signal
 import sys
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -46,7 +45,7 @@ except UsageError as _error:
 @cli.edge
 def whoami(c: Context) -> None:
     """Check the AWS caller (sts get-caller-identity): account, ARN, region, cluster."""
-    runtime(c).announce()
+    runtime(c).identity()  # the caller line (who, account, region, cluster) on stderr
 
 
 JSON_HELP = "print one JSON document on stdout (the contract's shape) and nothing else there"
@@ -150,9 +149,7 @@ def revisions(c: Context, json: bool = False, limit: str = "10") -> dict[str, An
     from ops import report
     from ops.checks import revisions as revisions_mod
 
-    count = cli.whole("--limit", limit)
-    if not count:
-        raise UsageError(f"--limit {limit!r} must be 1 or more", "e.g. --limit 20")
+    count = cli.whole("--limit", limit, minimum=1, hint="e.g. --limit 20")
     found = revisions_mod.gather(runtime(c), count)
     document = found.to_json()
     if json:
@@ -169,15 +166,9 @@ def preflight(c: Context, json: bool = False, junit: str | None = None) -> dict[
     from ops import report
     from ops.checks import preflight as preflight_mod
     from ops.checks.junit import write_report
-    from ops.runtime import AccountMismatch
 
     junit = cli.junit_path(junit)
-    rt = runtime(c)
-    try:
-        rt.identity()  # the caller line first, as every AWS task prints it
-    except AccountMismatch:
-        pass  # reported as the failed `caller` check, then exit 2
-    found = preflight_mod.run(rt)
+    found = preflight_mod.run(runtime(c))  # the caller first: its line, or the failed `caller` check
     document = found.to_json()
     if json:
         report.emit_json(document)
@@ -198,15 +189,10 @@ def preflight(c: Context, json: bool = False, junit: str | None = None) -> dict[
 def iam_policy(c: Context) -> dict[str, Any]:
     """Print the least-privilege IAM policy (JSON) for every action the toolkit calls, scoped to this cluster."""
     from ops import report
-    from ops.aws.ecs import describe_services, describe_task_definition
     from ops.aws.policy import document
-    from ops.checks.permissions import where_for
+    from ops.checks.permissions import api_where
 
-    rt = runtime(c)
-    api = rt.settings.api_service.service
-    service = describe_services(rt.ecs, rt.settings.cluster, [api])[api]
-    definition = describe_task_definition(rt.ecs, service.task_definition)["taskDefinition"]
-    policy = document(where_for(rt, rt.identity().account, definition))
+    policy = document(api_where(runtime(c)))
     report.emit_json(policy)
     return policy
 
@@ -268,9 +254,8 @@ def rollback_image(c: Context, image: str | None = None, container: str | None =
     from ops.change.image import rollback_image as run
     from ops.change.runner import describe
 
-    copied = cli.whole("--from-revision", from_revision)
-    if copied == 0:
-        raise UsageError("--from-revision 0 is not a revision", "pass a revision number >= 1, or leave it out")
+    copied = cli.whole("--from-revision", from_revision, minimum=1, message="--from-revision 0 is not a revision",
+                       hint="pass a revision number >= 1, or leave it out")
     request = ImageRequest(image, container, copied, force)
     return describe(run(runtime(c), request, _options(yes, dry_run, wait, timeout, break_lock)))
 
@@ -379,17 +364,13 @@ def sandbox(c: Context, scenario: str = "api-bad-release", aws_port: str = "0", 
     from ops.sandbox import serve
 
     ports = cli.port("--aws-port", aws_port), cli.port("--api-port", api_port)
-    signal.signal(signal.SIGTERM, _interrupt)  # `kill` stops the world as cleanly as Ctrl-C
     try:
-        serve(scenario, aws_port=ports[0], api_port=ports[1],
-              rollout_seconds=cli.seconds(rollout_seconds, "--rollout-seconds") or 10.0,
-              out=lambda line: print(line, flush=True))
+        with cli.ctrl_c_on_sigterm():  # `kill` stops the world as cleanly as Ctrl-C
+            serve(scenario, aws_port=ports[0], api_port=ports[1],
+                  rollout_seconds=cli.seconds(rollout_seconds, "--rollout-seconds") or 10.0,
+                  out=lambda line: print(line, flush=True))
     except OSError as exc:
         raise UsageError(f"cannot start the sandbox: {exc.strerror or exc}", "pick free ports, or 0 for any free port") from None
-
-
-def _interrupt(signum: int, frame: Any) -> None:
-    raise KeyboardInterrupt
 
 
 @task(help={

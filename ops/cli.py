@@ -11,7 +11,7 @@ import os
 import re
 import sys
 from pathlib import Path
-from typing import Any, Callable, TypeVar
+from typing import Any, Callable, TypeVar, overload
 
 from botocore.exceptions import BotoCoreError, ClientError
 from invoke.exceptions import Exit
@@ -60,6 +60,7 @@ def edge(body: F) -> F:
 
 
 sigterm_as_ctrl_c = signals.sigterm_as_ctrl_c
+ctrl_c_on_sigterm = signals.ctrl_c_on_sigterm
 
 
 # ---------------------------------------------------------------- flags
@@ -78,14 +79,30 @@ def seconds(value: str | float | None, flag: str = "--timeout") -> float | None:
     return number
 
 
-def whole(flag: str, value: str | int | None) -> int | None:
-    """An optional whole-number flag (``--count``, ``--from-revision``, ``--events``)."""
+@overload
+def whole(flag: str, value: str | int, minimum: int = ..., message: str | None = ..., hint: str | None = ...) -> int:
+    ...
+
+
+@overload
+def whole(flag: str, value: str | int | None, minimum: int = ..., message: str | None = ...,
+          hint: str | None = ...) -> int | None:
+    ...
+
+
+def whole(flag: str, value: str | int | None, minimum: int = 0, message: str | None = None,
+          hint: str | None = None) -> int | None:
+    """An optional whole-number flag (``--count``, ``--from-revision``, ``--events``); below ``minimum`` it is
+    UsageError ``message`` (default: ``FLAG 'VALUE' must be MINIMUM or more``) with ``hint``."""
     if value is None:
         return None
     text = str(value).strip()
     if not re.fullmatch(r"[0-9]{1,6}", text):
         raise UsageError(f"{flag} {value!r} is not a whole number (0 to 999999)", f"e.g. {flag} 2")
-    return int(text)
+    number = int(text)
+    if number < minimum:
+        raise UsageError(message or f"{flag} {value!r} must be {minimum} or more", hint or f"e.g. {flag} {minimum}")
+    return number
 
 
 def since(flag: str | None, capture: CaptureSettings, name: str = "--since") -> tuple[str, int]:

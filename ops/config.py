@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import copy
 import math
+import os
 import re
 from dataclasses import dataclass
 from typing import Any, Mapping
@@ -134,6 +135,13 @@ class Settings:
     def services(self) -> tuple[ServiceSettings, ServiceSettings]:
         """Both services, API first (the order of every table and JSON list)."""
         return (self.api_service, self.worker_service)
+
+
+def token_from_env(settings: Settings, environ: Mapping[str, str] | None = None) -> str | None:
+    """The API's bearer token from the variable ``api.token_env`` names; None when unset or blank."""
+    env = os.environ if environ is None else environ
+    value = (env.get(settings.api.token_env) or "").strip()
+    return value or None
 
 
 class _Reader:

@@ -16,7 +16,7 @@ from typing import Any, Literal
 
 import requests
 
-from ops.config import Settings
+from ops.config import Settings, token_from_env
 from ops.redact import scrub
 
 Event = Literal["started", "succeeded", "failed", "interrupted"]
@@ -44,6 +44,7 @@ class Notifier:
     url: str | None
     task: str
     caller: str
+    api_service: str  # the service a message names when it has no change to name (ecs.api.service)
     secrets: tuple[str, ...] = ()  # scrubbed from every message (the URL itself, the API token)
     started: float = field(default_factory=time.monotonic)
     sent: list[dict[str, Any]] = field(default_factory=list)
@@ -53,13 +54,13 @@ class Notifier:
     @classmethod
     def for_run(cls, settings: Settings, task: str, caller: str) -> "Notifier":
         url = (os.environ.get(settings.notify.webhook_env) or "").strip() or None
-        token = (os.environ.get(settings.api.token_env) or "").strip()
-        return cls(url, task, caller, tuple(s for s in (url, token) if s))
+        token = token_from_env(settings)
+        return cls(url, task, caller, settings.api_service.service, tuple(s for s in (url, token) if s))
 
     def document(self, event: Event, changes: list[Change], capture: str | None, detail: str = "",
                  headline: str | None = None) -> dict[str, Any]:
         """The contract's document (``text`` for Slack, then the structured fields)."""
-        service = changes[0].service if changes else "sandbox-broker"
+        service = changes[0].service if changes else self.api_service
         what = ", ".join(f"{c.before} -> {c.after}" if c.service == service else f"{c.service} {c.before} -> {c.after}"
                          for c in changes) or "no change"
         text = headline or f"{service} rollback {TEXT_VERBS[event]} by {self.caller}: {what}"

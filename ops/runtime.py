@@ -65,10 +65,6 @@ class Runtime:
             print(found.describe(self.settings.cluster), file=sys.stderr, flush=True)
         return self._identity
 
-    def announce(self) -> Identity:
-        """Check the caller and print who/where on stderr, before anything else is done."""
-        return self.identity()
-
     def announce_beside(self) -> None:
         """For a read-only task: the caller check runs beside its first calls (``identity()`` waits for it,
         and prints who/where), unless ``aws.account_id`` must be checked before any other call."""

@@ -2,9 +2,10 @@
 and once an interrupt is being handled (what changed is said, the lock released), further ones wait."""
 from __future__ import annotations
 
+import contextlib
 import functools
 import signal
-from typing import Any, Callable, TypeVar
+from typing import Any, Callable, Iterator, TypeVar
 
 F = TypeVar("F", bound=Callable[..., Any])
 SIGNALS = (signal.SIGINT, signal.SIGTERM)
@@ -14,16 +15,23 @@ def _interrupt(signum: int, frame: Any) -> None:
     raise KeyboardInterrupt
 
 
+@contextlib.contextmanager
+def ctrl_c_on_sigterm() -> Iterator[None]:
+    """Inside the block SIGTERM raises KeyboardInterrupt, as Ctrl-C does; the handler is restored after."""
+    previous = signal.signal(signal.SIGTERM, _interrupt)
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGTERM, previous)
+
+
 def sigterm_as_ctrl_c(body: F) -> F:
-    """Run ``body`` with SIGTERM raising KeyboardInterrupt, as Ctrl-C does; restore the handler after."""
+    """Run ``body`` with SIGTERM raising KeyboardInterrupt, as Ctrl-C does (``ctrl_c_on_sigterm``)."""
 
     @functools.wraps(body)
     def wrapper(*args: Any, **kwargs: Any) -> Any:
-        previous = signal.signal(signal.SIGTERM, _interrupt)
-        try:
+        with ctrl_c_on_sigterm():
             return body(*args, **kwargs)
-        finally:
-            signal.signal(signal.SIGTERM, previous)
 
     return wrapper  # type: ignore[return-value]
 

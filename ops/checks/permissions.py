@@ -7,7 +7,7 @@ from typing import Any
 from botocore.exceptions import ClientError
 
 from ops.aws.ecr import parse_image_lenient
-from ops.aws.ecs import describe_task_definition
+from ops.aws.ecs import describe_services, describe_task_definition
 from ops.aws.policy import Where, context_entries, statements
 from ops.aws.session import Identity
 from ops.runtime import Runtime
@@ -34,8 +34,7 @@ def check(rt: Runtime, identity: Identity, api_task_definition: str) -> tuple[st
     if source is None:
         return "WARN", f"cannot simulate the policies of {identity.arn} (not a role session or a user)", ""
     iam = rt.client("iam")
-    document = describe_task_definition(rt.ecs, api_task_definition)["taskDefinition"]
-    where = where_for(rt, identity.account, document)
+    where = task_definition_where(rt, identity.account, api_task_definition)
     try:
         denied = _simulate(iam, source, where)
     except ClientError as exc:
@@ -89,3 +88,16 @@ def where_for(rt: Runtime, account: str, document: dict[str, Any]) -> Where:
             repositories.append(f"arn:aws:ecr:{region}:{match}:repository/{ref.repository}")
     roles = [document[k] for k in ("taskRoleArn", "executionRoleArn") if document.get(k)]
     return Where(rt.settings, account, tuple(dict.fromkeys(repositories)), tuple(dict.fromkeys(roles)))
+
+
+def task_definition_where(rt: Runtime, account: str, task_definition: str) -> Where:
+    """``Where`` for a task definition (ARN or family:revision), as ``describe_task_definition`` returns it."""
+    return where_for(rt, account, describe_task_definition(rt.ecs, task_definition)["taskDefinition"])
+
+
+def api_where(rt: Runtime) -> Where:
+    """``Where`` for the API service's current task definition and the caller's account (``inv iam-policy``;
+    its ``pre=[whoami]`` has checked the caller already)."""
+    api = rt.settings.api_service.service
+    service = describe_services(rt.ecs, rt.settings.cluster, [api])[api]
+    return task_definition_where(rt, rt.identity().account, service.task_definition)

@@ -13,12 +13,11 @@ document or the JUnit file.
 """
 from __future__ import annotations
 
-import os
 import time
 import uuid
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
-from typing import Any, Callable, Mapping
+from typing import Any, Callable
 
 import requests
 from botocore.exceptions import BotoCoreError, ClientError
@@ -27,6 +26,7 @@ from ops import metrics
 from ops.aws.ecs import Deployment, Service, describe_services, short_td
 from ops.aws.session import translate
 from ops.config import ServiceSettings, Settings
+from ops.config import token_from_env as token_from_env  # re-exported: its callers import it from here
 from ops.errors import OperationFailed
 from ops.http import excerpt, make_session, request_error, status_detail
 from ops.redact import scrub
@@ -87,13 +87,6 @@ class VerifyResult:
 
 
 # --- helpers -------------------------------------------------------------------------------
-
-
-def token_from_env(settings: Settings, environ: Mapping[str, str] | None = None) -> str | None:
-    """The bearer token from the variable ``api.token_env`` names; None when unset or blank."""
-    env = os.environ if environ is None else environ
-    value = (env.get(settings.api.token_env) or "").strip()
-    return value or None
 
 
 def _timed(name: str, body: Callable[[], tuple[bool, str]]) -> Check:

@@ -124,22 +124,22 @@ class _Printer:
         self.last: dict[str, str] = {}
 
     def show(self, services: Sequence[Service], elapsed: float) -> None:
-        lines = [f"[{elapsed:5.0f}s] {progress_line(s)}" for s in services]
+        states = [progress_line(s) for s in services]
+        lines = [f"[{elapsed:5.0f}s] {state}" for state in states]
         if self.live:
             if self.last:
                 self.stream.write(f"\x1b[{len(lines)}F")
             self.stream.write("".join(f"\x1b[2K{line}\n" for line in lines))
             self.last = {s.name: line for s, line in zip(services, lines, strict=True)}
         else:
-            for service, line in zip(services, lines, strict=True):
-                key = progress_line(service)
-                if self.last.get(service.name) != key:
+            for service, state, line in zip(services, states, lines, strict=True):
+                if self.last.get(service.name) != state:
                     self.stream.write(line + "\n")
-                    self.last[service.name] = key
+                    self.last[service.name] = state
         self.stream.flush()
 
 
-def wait_for(ecs: Any, cluster: str, goals: Sequence[Goal], timeout: float, poll: float = 2.0, poll_max: float = 15.0,
+def wait_for(ecs: Any, cluster: str, goals: Sequence[Goal], timeout: float, poll: float, poll_max: float = 15.0,
              stream: TextIO | None = None) -> WaitResult:
     """Poll ECS (one ``describe_services`` for every watched service) until every goal holds."""
     names = [g.service for g in goals]
