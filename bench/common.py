@@ -12,7 +12,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Callable, Iterable, Iterator, Sequence
 
-from ops.sandbox import runbook
+from ops.sandbox import runbook, wire
 from ops.sandbox.runbook import cli_env as cli_env  # re-exported for the bench modules
 from ops.sandbox.runbook import isolated_env, toolkit_env
 
@@ -118,8 +118,7 @@ class WorldRequests:
             inner = original(self_, app)
 
             def wrapped(environ: dict[str, Any], start_response: Callable[..., Any]) -> Any:
-                target = environ.get("HTTP_X_AMZ_TARGET", "")
-                action = target.rpartition(".")[2] if target else _query_action(environ)
+                action = wire.read_request(environ).action  # the body is put back for the World
                 with log._lock:
                     log._seen.append(Seen(time.perf_counter(), action or "?"))
                 return inner(environ, start_response)
@@ -137,20 +136,6 @@ class WorldRequests:
         with self._lock:
             seen, self._seen = self._seen, []
         return seen
-
-
-def _query_action(environ: dict[str, Any]) -> str:
-    """A query-protocol request's Action (URL or form body; the body is put back for the World)."""
-    import io
-    from urllib.parse import parse_qs
-
-    action = parse_qs(environ.get("QUERY_STRING", "")).get("Action", [""])[0]
-    if action or not environ.get("CONTENT_TYPE", "").startswith("application/x-www-form-urlencoded"):
-        return action
-    length = int(environ.get("CONTENT_LENGTH") or 0)
-    body = environ["wsgi.input"].read(length) if length else b""
-    environ["wsgi.input"] = io.BytesIO(body)
-    return parse_qs(body.decode("utf-8", "replace")).get("Action", [""])[0]
 
 
 def table(headers: Sequence[str], rows: Sequence[Sequence[Any]]) -> str:

@@ -10,9 +10,9 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 
 from .broker import BrokerModel
+from .serving import serve_in_background, stop_serving
 
 SANDBOX_HEADER = "X-Instruqt-Sandbox-ID"
-POLL_SECONDS = 0.05  # how often serve_forever looks for shutdown(): stopping waits at most this
 
 
 class BrokerApiServer(ThreadingHTTPServer):
@@ -34,17 +34,12 @@ class BrokerApiServer(ThreadingHTTPServer):
 
     def start(self) -> None:
         """Serve in a background thread."""
-        self._thread = threading.Thread(target=self.serve_forever, args=(POLL_SECONDS,), name="broker-api",
-                                        daemon=True)
-        self._thread.start()
+        self._thread = serve_in_background(self, "broker-api")
 
     def stop(self) -> None:
         """Stop serving and free the port (a server that never started is only closed)."""
-        if self._thread is not None:
-            self.shutdown()
-        self.server_close()
-        if self._thread is not None:
-            self._thread.join()
+        stop_serving(self, self._thread)
+        self._thread = None
 
 
 class _Handler(BaseHTTPRequestHandler):

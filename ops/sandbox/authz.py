@@ -14,10 +14,10 @@ from collections.abc import Callable, Iterable
 from typing import Any
 
 from .faults import WsgiApp
-from .iam import IamError, WorldIam
+from .iam import WorldIam
 from .policy import Evaluation, SourcePolicy, evaluate
 from .resources import resources_of
-from .wire import Answer, Request, json_error, read_request, xml_error
+from .wire import Answer, AwsError, Request, json_error, read_request, xml_error
 
 Handler = Callable[[Request], Answer]
 # AWS: "No permissions are required to perform this operation", even under an explicit Deny.
@@ -66,7 +66,7 @@ class Gate:
     def _policies(self, role_arn: str) -> list[SourcePolicy]:
         try:
             return self.iam.policies_of(role_arn)
-        except IamError:  # the role is gone: nothing allows anything
+        except AwsError:  # the role is gone: nothing allows anything
             return []
 
 

@@ -10,8 +10,7 @@ from moto.moto_server.werkzeug_app import DomainDispatcherApplication, create_ba
 from werkzeug.serving import BaseWSGIServer, WSGIRequestHandler, make_server
 
 from .faults import FaultInjector, WsgiApp
-
-POLL_SECONDS = 0.05  # how often serve_forever looks for shutdown(): stopping waits at most this
+from .serving import serve_in_background, stop_serving
 
 
 def _locked(app: WsgiApp, lock: threading.RLock) -> WsgiApp:
@@ -54,17 +53,12 @@ class AwsServer:
 
     def start(self) -> None:
         """Serve in a background thread."""
-        self._thread = threading.Thread(target=self._server.serve_forever, args=(POLL_SECONDS,), name="moto",
-                                        daemon=True)
-        self._thread.start()
+        self._thread = serve_in_background(self._server, "moto")
 
     def stop(self) -> None:
         """Stop serving and free the port (a server that never started is only closed)."""
-        if self._thread is not None:
-            self._server.shutdown()
-        self._server.server_close()
-        if self._thread is not None:
-            self._thread.join()
+        stop_serving(self._server, self._thread)
+        self._thread = None
 
 
 def _check_free(port: int) -> None:

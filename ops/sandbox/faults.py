@@ -2,15 +2,12 @@
 
 from __future__ import annotations
 
-import io
-import json
 import threading
-import uuid
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from typing import Any
-from urllib.parse import parse_qs
-from xml.sax.saxutils import escape
+
+from .wire import json_error, read_request, xml_error
 
 WsgiApp = Callable[[dict[str, Any], Callable[..., Any]], Iterable[bytes]]
 
@@ -63,44 +60,14 @@ class FaultInjector:
         """Wrap a WSGI app so matching requests get the injected error instead."""
 
         def wrapped(environ: dict[str, Any], start_response: Callable[..., Any]) -> Iterable[bytes]:
-            target = environ.get("HTTP_X_AMZ_TARGET", "")
-            action = target.rpartition(".")[2] if target else _query_action(environ)
+            request = read_request(environ)  # the body is put back for the app
+            action = request.action or ""
             rule = self.take(action) if action else None
             if rule is None:
                 with self._lock:
                     self._seen.add(action)
                 return app(environ, start_response)
-            body, content_type = (_json_error(rule) if target else _xml_error(rule))
-            start_response(f"{rule.status} Injected", [
-                ("Content-Type", content_type), ("Content-Length", str(len(body))),
-                ("x-amzn-RequestId", str(uuid.uuid4())), ("x-amzn-ErrorType", rule.code),
-            ])
-            return [body]
+            error = json_error if request.protocol == "json" else xml_error
+            return error(rule.code, rule.message, rule.status).send(start_response)
 
         return wrapped
-
-
-def _query_action(environ: dict[str, Any]) -> str:
-    """The ``Action`` of a query-protocol request (URL or form body); the body is put back."""
-    params = parse_qs(environ.get("QUERY_STRING", ""))
-    if "Action" in params:
-        return params["Action"][0]
-    if not environ.get("CONTENT_TYPE", "").startswith("application/x-www-form-urlencoded"):
-        return ""
-    length = int(environ.get("CONTENT_LENGTH") or 0)
-    body = environ["wsgi.input"].read(length) if length else b""
-    environ["wsgi.input"] = io.BytesIO(body)
-    return parse_qs(body.decode("utf-8", "replace")).get("Action", [""])[0]
-
-
-def _json_error(rule: FaultRule) -> tuple[bytes, str]:
-    payload = {"__type": rule.code, "message": rule.message}
-    return json.dumps(payload).encode(), "application/x-amz-json-1.1"
-
-
-def _xml_error(rule: FaultRule) -> tuple[bytes, str]:
-    kind = "Receiver" if rule.status >= 500 else "Sender"
-    xml = (f"<ErrorResponse><Error><Type>{kind}</Type><Code>{escape(rule.code)}</Code>"
-           f"<Message>{escape(rule.message)}</Message></Error>"
-           f"<RequestId>{uuid.uuid4()}</RequestId></ErrorResponse>")
-    return xml.encode(), "text/xml"

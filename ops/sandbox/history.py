@@ -16,21 +16,13 @@ from datetime import datetime, timedelta
 from typing import Any
 
 RETENTION = timedelta(days=90)  # ECS keeps 90 days of service deployments
+PRUNE_EVERY = timedelta(minutes=1)  # prune() is called every tick: it looks at most this often
 ONGOING = ("PENDING", "IN_PROGRESS", "STOP_REQUESTED", "ROLLBACK_REQUESTED", "ROLLBACK_IN_PROGRESS")
 STOPPABLE = ("PENDING", "IN_PROGRESS")  # StopServiceDeployment moves these to ROLLBACK_REQUESTED
 CONTINUING = ("STOP_REQUESTED", "ROLLBACK_REQUESTED", "ROLLBACK_IN_PROGRESS")  # a repeated stop carries on
 STATUSES = ("PENDING", "SUCCESSFUL", "STOPPED", "STOP_REQUESTED", "IN_PROGRESS", "ROLLBACK_REQUESTED",
             "ROLLBACK_IN_PROGRESS", "ROLLBACK_SUCCESSFUL", "ROLLBACK_FAILED")
 _ID_ALPHABET = string.ascii_letters + string.digits + "-_"
-
-
-class ServiceDeploymentError(Exception):
-    """An ECS error answer: ``code`` is the exception name ECS returns (``__type``)."""
-
-    def __init__(self, code: str, message: str) -> None:
-        super().__init__(message)
-        self.code = code
-        self.message = message
 
 
 @dataclass(frozen=True)
@@ -158,6 +150,7 @@ class DeploymentHistory:
         self.account_id = account_id
         self.revisions: dict[str, ServiceRevision] = {}
         self.deployments: dict[str, ServiceDeployment] = {}
+        self._pruned_at: datetime | None = None
 
     def arn(self, kind: str, cluster: str, service: str, identifier: str) -> str:
         """``arn:aws:ecs:REGION:ACCOUNT:<kind>/CLUSTER/SERVICE/ID``."""
@@ -188,12 +181,12 @@ class DeploymentHistory:
         found = [d for d in self.deployments.values() if d.target.service_arn == service_arn]
         return sorted(found, key=lambda d: d.created_at, reverse=True)
 
-    def last_successful(self, service_arn: str) -> ServiceDeployment | None:
-        """The newest SUCCESSFUL deployment of a service (what a rollback prefers to go back to)."""
-        return next((d for d in self.of_service(service_arn) if d.status == "SUCCESSFUL"), None)
-
     def prune(self, now: datetime) -> None:
-        """Forget deployments older than ECS's 90 days (and revisions no deployment names)."""
+        """Forget deployments older than ECS's 90 days (and revisions no deployment names); does
+        nothing within ``PRUNE_EVERY`` of the last time it did."""
+        if self._pruned_at is not None and now - self._pruned_at < PRUNE_EVERY:
+            return
+        self._pruned_at = now
         self.deployments = {a: d for a, d in self.deployments.items() if now - d.created_at <= RETENTION}
         named = {r.arn for d in self.deployments.values() for r in (d.target, *d.sources)}
         self.revisions = {a: r for a, r in self.revisions.items() if a in named}

@@ -23,8 +23,9 @@ from typing import Any
 from moto.ecs.models import EC2ContainerServiceBackend, Service
 
 from .faults import WsgiApp
-from .history import STATUSES, ServiceDeploymentError
+from .history import STATUSES
 from .simulator import RolloutSimulator
+from .wire import AwsError
 
 TARGET_PREFIX = "AmazonEC2ContainerServiceV20141113."
 MAX_DESCRIBE = 20
@@ -34,8 +35,8 @@ _ARN = re.compile(r"^arn:aws:ecs:[a-z0-9-]+:\d{12}:(service-deployment|service-r
 Params = dict[str, Any]
 
 
-def _invalid(message: str) -> ServiceDeploymentError:
-    return ServiceDeploymentError("InvalidParameterException", message)
+def _invalid(message: str) -> AwsError:
+    return AwsError("InvalidParameterException", message)
 
 
 class HistoryApi:
@@ -78,7 +79,7 @@ class HistoryApi:
             return _error(_invalid("The request body must be a JSON object."))
         try:
             return "200 OK", _dumps(operation(params))
-        except ServiceDeploymentError as error:
+        except AwsError as error:
             return _error(error, params.get("serviceDeploymentArn"))
 
     # -- the operations --------------------------------------------------------------------
@@ -131,10 +132,10 @@ class HistoryApi:
             raise _invalid("service is required: the name or ARN of the service.")
         cluster_name = str(cluster_ref).split("/")[-1]
         if cluster_name not in self._backend.clusters:
-            raise ServiceDeploymentError("ClusterNotFoundException", "Cluster not found.")
+            raise AwsError("ClusterNotFoundException", "Cluster not found.")
         service = self._backend.services.get(f"{cluster_name}:{service_ref.split('/')[-1]}")
         if service is None or service.status != "ACTIVE":
-            raise ServiceDeploymentError("ServiceNotFoundException", "Service not found.")
+            raise AwsError("ServiceNotFoundException", "Service not found.")
         return service
 
 
@@ -211,7 +212,7 @@ def _dumps(document: Params) -> bytes:
     return json.dumps(document, default=lambda value: value.timestamp()).encode()
 
 
-def _error(error: ServiceDeploymentError, arn: str | None = None) -> tuple[str, bytes]:
+def _error(error: AwsError, arn: str | None = None) -> tuple[str, bytes]:
     body: Params = {"__type": error.code, "message": error.message}
     if error.code == "ConflictException" and arn:
         body["resourceIds"] = [arn]

@@ -17,6 +17,7 @@ from moto.iam.models import IAMBackend, ManagedPolicy, iam_backends
 from moto.sts.models import STSBackend, sts_backends
 
 from .policy import SourcePolicy
+from .wire import AwsError
 
 ROLE_NAME = "sandbox-broker-oncall"
 SESSION_NAME = "sandbox-oncall"
@@ -69,14 +70,6 @@ class Session:
 
     def __repr__(self) -> str:  # never show the secret parts
         return f"Session(arn={self.arn!r})"
-
-
-class IamError(Exception):
-    """An IAM error answer: code, HTTP status, message."""
-
-    def __init__(self, code: str, status: int, message: str) -> None:
-        super().__init__(message)
-        self.code, self.status, self.message = code, status, message
 
 
 class WorldIam:
@@ -141,19 +134,19 @@ class WorldIam:
     def policies_of(self, principal_arn: str) -> list[SourcePolicy]:
         """Every identity policy of a user (with its groups'), group or role, by ARN.
 
-        Raises IamError InvalidInput for anything but an IAM user, group or role ARN (an
+        Raises AwsError InvalidInput for anything but an IAM user, group or role ARN (an
         ``assumed-role`` session ARN included, as AWS does) and NoSuchEntity for an unknown one.
         """
         match = _ARN.fullmatch(principal_arn)
         if match is None:
-            raise IamError("InvalidInput", 400, f"Invalid Entity Arn: {principal_arn}")
+            raise AwsError("InvalidInput", f"Invalid Entity Arn: {principal_arn}")
         account, kind, _, name = match.groups()
         backend = iam_backends[account][PARTITION]
         entities: dict[str, Any] = {"user": backend.users, "group": backend.groups,
                                     "role": backend.roles}
         entity = next((e for e in entities[kind].values() if e.arn == principal_arn), None)
         if entity is None:
-            raise IamError("NoSuchEntity", 404, f"The {kind} with name {name} cannot be found.")
+            raise AwsError("NoSuchEntity", f"The {kind} with name {name} cannot be found.", 404)
         policies = _own_policies(entity, kind)
         if kind == "user":
             for group in backend.get_groups_for_user(entity.name):

@@ -7,7 +7,9 @@ drops ``logStreamNamePrefix`` and ``logGroupIdentifier``. Semantics, as AWS docu
 ``startTime`` and ``endTime`` both inclusive; events ordered by timestamp, then ingestion time,
 then PutLogEvents request (moto's event id grows with each request); pages of up to ``limit``
 (default and maximum 10,000) events and 1 MB of messages; a page may be partial, even empty, with
-a token (after ``SCAN_BUDGET`` events examined); no token means the read is complete;
+a token (after ``SCAN_BUDGET`` events examined); no token means the read is complete; a token
+this group's reads did not hand out, a ``limit`` outside 1..10,000 and more than 100
+``logStreamNames`` are answered InvalidParameterException;
 ``searchedLogStreams`` is the empty list AWS has returned since 2020. Events appended during a read
 appear in a later page when they sort after the token's position, and no event appears twice.
 """
@@ -22,21 +24,15 @@ from typing import Any
 from moto.logs.models import LogEvent, LogGroup, LogsBackend, LogStream
 from moto.logs.utils import EventMessageFilter
 
-from .wire import Answer, Request, json_answer, json_error
+from .resources import log_group_name
+from .wire import Answer, AwsError, Request, json_answer, json_error
 
 MAX_LIMIT = 10_000
+MAX_STREAMS = 100  # logStreamNames: at most 100 names
 PAGE_BYTES = 1_048_576
 SCAN_BUDGET = 200_000
 Entry = tuple[int, int, int, str, LogEvent]  # timestamp, ingestion time, event id, stream, event
 Cursor = tuple[int, ...]
-
-
-class FilterError(Exception):
-    """An error answer of FilterLogEvents."""
-
-    def __init__(self, code: str, message: str) -> None:
-        super().__init__(message)
-        self.code, self.message = code, message
 
 
 class _StreamIndex:
@@ -79,8 +75,8 @@ class LogFilter:
                 _group_name(params), params.get("logStreamNames"), params.get("logStreamNamePrefix"),
                 params.get("startTime"), params.get("endTime"), params.get("filterPattern") or "",
                 _limit(params.get("limit")), params.get("nextToken"))
-        except FilterError as error:
-            return json_error(error.code, error.message)
+        except AwsError as error:
+            return json_error(error.code, error.message, error.status)
         payload: dict[str, Any] = {"events": events, "searchedLogStreams": []}
         if token:
             payload["nextToken"] = token
@@ -92,13 +88,11 @@ class LogFilter:
         """One page of matching events, in AWS's order, and the token for the next (or None)."""
         group = self.backend.groups.get(group_name)
         if group is None:
-            raise FilterError("ResourceNotFoundException", "The specified log group does not exist.")
+            raise AwsError("ResourceNotFoundException", "The specified log group does not exist.")
+        _check_names(stream_names)
         if stream_names and prefix:
-            raise FilterError("InvalidParameterException",
-                              "logStreamNames and logStreamNamePrefix are mutually exclusive.")
+            raise _invalid("logStreamNames and logStreamNamePrefix are mutually exclusive.")
         cursor = _decode(token, group_name) if token else ()
-        if cursor is None:  # as moto: an unusable token reads as the end
-            return [], None
         lower: Cursor = max((start,) if start else (), cursor)
         upper: Cursor | None = (end + 1,) if end else None
         runs = [self._run(group, s, lower, upper) for s in _streams(group, stream_names, prefix)]
@@ -152,34 +146,57 @@ def _encode(group_name: str, entry: Entry) -> str:
     return f"{group_name}@{entry[0]}@{entry[1]}@{entry[2]}"
 
 
-def _decode(token: str, group_name: str) -> Cursor | None:
-    """The position just after the token's event, or None for a token of another group or none."""
-    group, _, rest = token.partition("@")
+def _decode(token: Any, group_name: str) -> Cursor:
+    """The position just after the token's event; InvalidParameterException for anything but a
+    token a read of this group handed out."""
+    parts = token.rsplit("@", 3) if isinstance(token, str) else []
     try:
-        timestamp, ingestion, event_id = (int(part) for part in rest.split("@"))
+        if len(parts) == 4 and parts[0] == group_name:
+            return int(parts[1]), int(parts[2]), int(parts[3]) + 1
     except ValueError:
-        return None
-    return (timestamp, ingestion, event_id + 1) if group == group_name else None
+        pass
+    raise _invalid("The specified nextToken is invalid.")
+
+
+def _invalid(message: str) -> AwsError:
+    return AwsError("InvalidParameterException", message)
+
+
+def _violation(value: Any, member: str, constraint: str) -> AwsError:
+    """AWS's wording for a parameter outside its documented constraint."""
+    return _invalid(f"1 validation error detected: Value '{value}' at '{member}' failed to satisfy "
+                    f"constraint: {constraint}")
+
+
+def _check_names(names: Any) -> None:
+    if names is None:
+        return
+    if not isinstance(names, list) or not all(isinstance(name, str) for name in names):
+        raise _invalid("logStreamNames must be a list of log stream names.")
+    if len(names) > MAX_STREAMS:
+        raise _violation(names, "logStreamNames",
+                         f"Member must have length less than or equal to {MAX_STREAMS}")
 
 
 def _group_name(params: dict[str, Any]) -> str:
     name, identifier = params.get("logGroupName"), params.get("logGroupIdentifier")
     if name and identifier:
-        raise FilterError("InvalidParameterException",
-                          "LogGroup name and LogGroup ARN are mutually exclusive parameters.")
+        raise _invalid("LogGroup name and LogGroup ARN are mutually exclusive parameters.")
     if identifier:
-        return str(identifier).split(":log-group:", 1)[-1].removesuffix(":*")
+        return log_group_name(str(identifier))
     if not name:
-        raise FilterError("InvalidParameterException",
-                          "Either logGroupName or logGroupIdentifier must be specified.")
+        raise _invalid("Either logGroupName or logGroupIdentifier must be specified.")
     return str(name)
 
 
 def _limit(raw: Any) -> int:
+    """The page size asked for: an integer from 1 to 10,000 (absent: 10,000)."""
     if raw is None:
         return MAX_LIMIT
-    if int(raw) > MAX_LIMIT:
-        raise FilterError("InvalidParameterException",
-                          f"1 validation error detected: Value '{raw}' at 'limit' failed to satisfy "
-                          f"constraint: Member must have value less than or equal to {MAX_LIMIT}")
-    return int(raw)
+    if isinstance(raw, bool) or not isinstance(raw, int):
+        raise _violation(raw, "limit", "Member must be an integer")
+    if raw < 1:
+        raise _violation(raw, "limit", "Member must have value greater than or equal to 1")
+    if raw > MAX_LIMIT:
+        raise _violation(raw, "limit", f"Member must have value less than or equal to {MAX_LIMIT}")
+    return raw

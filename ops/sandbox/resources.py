@@ -76,12 +76,18 @@ def _ecr_repository(params: dict[str, Any], region: str, account: str) -> list[s
     return [f"arn:aws:ecr:{region}:{owner}:repository/{n}" for n in names if n]
 
 
+def log_group_name(identifier: str) -> str:
+    """The log group a ``logGroupIdentifier`` names: a name as it is, or the name in a log group ARN
+    (with or without the trailing ``:*``)."""
+    if not identifier.startswith("arn:"):
+        return identifier
+    return identifier.split(":log-group:", 1)[-1].removesuffix(":*")
+
+
 def _log_group(params: dict[str, Any], region: str, account: str) -> list[str]:
-    group = params.get("logGroupName") or params.get("logGroupIdentifier") or ""
+    group = log_group_name(str(params.get("logGroupName") or params.get("logGroupIdentifier") or ""))
     if not group:
         return []
-    if str(group).startswith("arn:"):
-        group = str(group).split(":log-group:", 1)[-1].removesuffix(":*")
     stream = params.get("logStreamName") or "*"
     return [f"arn:aws:logs:{region}:{account}:log-group:{group}:log-stream:{stream}"]
 

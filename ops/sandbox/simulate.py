@@ -6,9 +6,9 @@ import base64
 import hashlib
 from collections.abc import Sequence
 
-from .iam import IamError, WorldIam
+from .iam import WorldIam
 from .policy import Evaluation, Match, SourcePolicy, evaluate
-from .wire import Answer, Request, element, members, xml_answer, xml_error
+from .wire import Answer, AwsError, Request, element, members, xml_answer, xml_error
 
 ACTION = "SimulatePrincipalPolicy"
 NAMESPACE = "https://iam.amazonaws.com/doc/2010-05-08/"
@@ -21,7 +21,7 @@ def simulate_principal_policy(iam: WorldIam, request: Request) -> Answer:
     try:
         source, actions, resources, size, start = _inputs(request)
         policies = iam.policies_of(source) + _input_policies(request)
-    except IamError as error:
+    except AwsError as error:
         return xml_error(error.code, error.message, error.status)
     combos = [(a, r) for a in actions for r in resources]
     page = [evaluate(policies, a, r) for a, r in combos[start:start + size]]
@@ -47,9 +47,9 @@ def _inputs(request: Request) -> tuple[str, list[str], list[str], int, int]:
     return source, actions, members(request, "ResourceArns") or ["*"], size, start
 
 
-def _validation(field: str, constraint: str, value: object = None) -> IamError:
+def _validation(field: str, constraint: str, value: object = None) -> AwsError:
     shown = f"Value '{value}' at '{field}'" if value is not None else f"Value null at '{field}'"
-    return IamError("ValidationError", 400,
+    return AwsError("ValidationError",
                     f"1 validation error detected: {shown} failed to satisfy constraint: {constraint}")
 
 
@@ -59,7 +59,7 @@ def _max_items(raw: str | None) -> int:
     try:
         value = int(raw)
     except ValueError:
-        raise IamError("InvalidInput", 400, f"Invalid value for MaxItems: {raw}") from None
+        raise AwsError("InvalidInput", f"Invalid value for MaxItems: {raw}") from None
     if value < 1:
         raise _validation("maxItems", "Member must have value greater than or equal to 1", value)
     if value > MAX_ITEMS:
@@ -73,7 +73,7 @@ def _input_policies(request: Request) -> list[SourcePolicy]:
         try:
             policies.append(SourcePolicy.parse(f"PolicyInputList.{index}", "none", document))
         except ValueError:
-            raise IamError("InvalidInput", 400,
+            raise AwsError("InvalidInput",
                            f"PolicyInputList.{index} is not a valid policy document") from None
     return policies
 
@@ -97,7 +97,7 @@ def _offset(request: Request, marker: str) -> int:
             return int(offset)
     except ValueError:
         pass
-    raise IamError("InvalidInput", 400, "Invalid Marker.")
+    raise AwsError("InvalidInput", "Invalid Marker.")
 
 
 def _result(evaluation: Evaluation, specific: bool) -> str:

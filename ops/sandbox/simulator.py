@@ -17,9 +17,10 @@ from moto.ecs.models import EC2ContainerServiceBackend, Service, Task
 
 from .deployer import Deployer, DigestResolver
 from .ecs_model import Deployment, ServiceSim, new_deployment_id, utcnow
-from .history import CONTINUING, STOPPABLE, Counts, DeploymentHistory, ServiceDeploymentError, ServiceRevision
+from .history import CONTINUING, STOPPABLE, Counts, DeploymentHistory, ServiceRevision
 from .scenarios import BehaviourTable
 from .scheduler import Clock, PullCheck
+from .wire import AwsError
 
 
 class RolloutSimulator(Deployer):
@@ -126,17 +127,17 @@ class RolloutSimulator(Deployer):
         """ECS StopServiceDeployment (ROLLBACK): PENDING/IN_PROGRESS -> ROLLBACK_REQUESTED, with ECS's errors."""
         record = self.history.deployments.get(arn)
         if record is None:
-            raise ServiceDeploymentError("ServiceDeploymentNotFoundException",
-                                         f"Service deployment {arn} not found.")
+            raise AwsError("ServiceDeploymentNotFoundException",
+                           f"Service deployment {arn} not found.")
         if record.status in CONTINUING:
             return
         if record.status not in STOPPABLE:
-            raise ServiceDeploymentError("ConflictException", f"Service deployment {arn} is {record.status}: "
-                                         "only a PENDING or IN_PROGRESS service deployment can be stopped.")
+            raise AwsError("ConflictException", f"Service deployment {arn} is {record.status}: "
+                           "only a PENDING or IN_PROGRESS service deployment can be stopped.")
         sim = next(s for s in self.services.values() if s.service.arn == record.target.service_arn)
         if self._rollback_revision(sim, record) is None:
-            raise ServiceDeploymentError("ConflictException", f"Service deployment {arn} has no previous "
-                                         "service revision to roll back to.")
+            raise AwsError("ConflictException", f"Service deployment {arn} has no previous "
+                           "service revision to roll back to.")
         record.move("ROLLBACK_REQUESTED", "Rollback requested (StopServiceDeployment).", utcnow())
         sim.rollbacks.append(record)
 

@@ -14,6 +14,8 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from types import TracebackType
 from typing import Any
 
+from .serving import serve_in_background, stop_serving
+
 PATH = "/webhook"
 
 
@@ -63,19 +65,14 @@ class WebhookReceiver:
         self._stopping.clear()
         self._server = ThreadingHTTPServer(("127.0.0.1", self._port), _handler(self))
         self._server.daemon_threads = True
-        self._thread = threading.Thread(target=self._server.serve_forever, name="webhook", daemon=True)
-        self._thread.start()
+        self._thread = serve_in_background(self._server, "webhook")
 
     def stop(self) -> None:
         """Stop serving (hanging requests are let go at once) and free the port. Idempotent."""
         self._stopping.set()
         if self._server is not None:
-            self._server.shutdown()
-            self._server.server_close()
-            self._server = None
-        if self._thread is not None:
-            self._thread.join()
-            self._thread = None
+            stop_serving(self._server, self._thread)
+        self._server, self._thread = None, None
 
     @property
     def url(self) -> str:

@@ -18,6 +18,14 @@ Protocol = Literal["json", "query", "other"]
 _SCOPE = re.compile(r"Credential=([^/,\s]+)/\d{8}/([^/]+)/([^/]+)/aws4_request")
 
 
+class AwsError(Exception):
+    """An AWS error answer the world sends itself: the error code, its message, the HTTP status."""
+
+    def __init__(self, code: str, message: str, status: int = 400) -> None:
+        super().__init__(message)
+        self.code, self.message, self.status = code, message, status
+
+
 @dataclass(frozen=True)
 class Request:
     """What the world needs of an AWS request: signer, service, region, operation, parameters."""

@@ -18,9 +18,10 @@ from botocore.model import Shape
 
 from ops.sandbox import World
 from ops.sandbox.runbook import aws_argv, cli_env
+from tests.helpers import API, CLUSTER, WORKER
 
-CLUSTER = "sandbox-broker-cluster"
-API, WORKER = "sandbox-broker", "sandbox-broker-worker"
+__all__ = ["API", "AWS", "CLUSTER", "ROLLOUT", "WORKER", "WORKER_TARGET", "Cli", "client", "describe",
+           "describe_when", "oncall", "raw_answer", "running_digests", "shape_errors", "stays", "wait_for"]
 WORKER_TARGET = f"service/{CLUSTER}/{WORKER}"
 ROLLOUT = 1.0
 AWS = str(Path(sys.executable).with_name("aws"))
@@ -33,6 +34,23 @@ def client(world: World, name: str, validate: bool = True) -> BaseClient:
                             region_name=world.region)
     return session.client(name, endpoint_url=world.aws_endpoint,
                           config=Config(parameter_validation=validate, retries={"max_attempts": 1}))
+
+
+def oncall(world: World, name: str) -> BaseClient:
+    """A client signed with the on-call role session World.env() hands out."""
+    env = world.env()
+    session = boto3.Session(aws_access_key_id=env["AWS_ACCESS_KEY_ID"],
+                            aws_secret_access_key=env["AWS_SECRET_ACCESS_KEY"],
+                            aws_session_token=env["AWS_SESSION_TOKEN"], region_name=world.region)
+    return session.client(name, endpoint_url=world.aws_endpoint)
+
+
+def stays(read: Callable[[], Any], expected: Any, seconds: float, every: float = 0.1) -> None:
+    """Every ``read()`` for ``seconds`` gives ``expected`` (nothing in the world changes it)."""
+    deadline = time.monotonic() + seconds
+    while time.monotonic() < deadline:
+        assert read() == expected
+        time.sleep(every)
 
 
 def wait_for(predicate: Callable[[], Any], timeout: float = 10.0) -> Any:

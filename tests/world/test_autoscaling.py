@@ -3,7 +3,6 @@ a desired count (the worker-autoscaled scenario), unless scaling is suspended.""
 
 from __future__ import annotations
 
-import time
 from collections.abc import Iterator
 from typing import Any
 
@@ -11,7 +10,17 @@ import pytest
 from botocore.client import BaseClient
 
 from ops.sandbox import World
-from tests.world.helpers import CLUSTER, ROLLOUT, WORKER, WORKER_TARGET, client, describe, describe_when, wait_for
+from tests.world.helpers import (
+    CLUSTER,
+    ROLLOUT,
+    WORKER,
+    WORKER_TARGET,
+    client,
+    describe,
+    describe_when,
+    stays,
+    wait_for,
+)
 
 ALARM = "sandbox-broker-worker-job-backlog-high"
 SUSPENDED = {"DynamicScalingInSuspended": True, "DynamicScalingOutSuspended": True, "ScheduledScalingSuspended": True}
@@ -39,14 +48,6 @@ def register(world: World, **settings: Any) -> None:
         ServiceNamespace="ecs", ResourceId=WORKER_TARGET, ScalableDimension="ecs:service:DesiredCount", **settings)
 
 
-def stays(ecs: BaseClient, expected: tuple[int, int], seconds: float) -> None:
-    """Every describe for ``seconds`` shows ``expected``."""
-    deadline = time.monotonic() + seconds
-    while time.monotonic() < deadline:
-        assert counts(ecs) == expected
-        time.sleep(0.1)
-
-
 def test_a_stopped_task_drains_over_its_stop_timeout() -> None:
     with World(rollout_seconds=8.0) as world:  # stop timeout 2 s: long enough to watch
         ecs = client(world, "ecs")
@@ -72,7 +73,7 @@ def test_without_a_scaling_policy_desired_below_min_capacity_stays() -> None:
             "ScalingPolicies"]
         ecs.update_service(cluster=CLUSTER, service=WORKER, desiredCount=0)
         describe_when(ecs, WORKER, lambda s: (s["runningCount"], s["desiredCount"]) == (0, 0))
-        stays(ecs, (0, 0), 3 * ROLLOUT)
+        stays(lambda: counts(ecs), (0, 0), 3 * ROLLOUT)
         assert not any("Application Auto Scaling" in e["message"] for e in describe(ecs, WORKER)["events"])
 
 
@@ -102,6 +103,6 @@ def test_suspended_scaling_leaves_the_worker_stopped_while_the_alarm_fires(autos
     ecs.update_service(cluster=CLUSTER, service=WORKER, desiredCount=0)
     describe_when(ecs, WORKER, lambda s: (s["runningCount"], s["desiredCount"]) == (0, 0))
     wait_for(lambda: alarm_state(autoscaled) == "ALARM")
-    stays(ecs, (0, 0), 3 * ROLLOUT)  # longer than the policy's cooldown
+    stays(lambda: counts(ecs), (0, 0), 3 * ROLLOUT)  # longer than the policy's cooldown
     register(autoscaled, MinCapacity=1, SuspendedState={k: False for k in SUSPENDED})  # worker.start's undo
     describe_when(ecs, WORKER, lambda s: s["desiredCount"] == 1)

@@ -11,28 +11,11 @@ import pytest
 from botocore.client import BaseClient
 from botocore.exceptions import ClientError
 
+from ops.aws.actions import ACTIONS
 from ops.sandbox import World
+from tests.world.helpers import API, CLUSTER, WORKER, oncall
 
-CLUSTER = "sandbox-broker-cluster"
-API, WORKER = "sandbox-broker", "sandbox-broker-worker"
-TOOLKIT_ACTIONS = [
-    "ecs:DescribeServices", "ecs:DescribeTasks", "ecs:ListTasks", "ecs:DescribeTaskDefinition",
-    "ecs:UpdateService", "ecs:RegisterTaskDefinition", "ecs:ListServiceDeployments",
-    "ecs:DescribeServiceDeployments", "ecs:DescribeServiceRevisions", "ecs:StopServiceDeployment",
-    "ecr:DescribeImages", "ecr:BatchGetImage", "logs:FilterLogEvents",
-    "application-autoscaling:DescribeScalableTargets", "application-autoscaling:RegisterScalableTarget",
-    "ssm:GetParameter", "ssm:PutParameter", "ssm:DeleteParameter", "sts:GetCallerIdentity",
-    "iam:SimulatePrincipalPolicy",
-]
-
-
-def oncall(world: World, name: str) -> BaseClient:
-    """A client signed with the on-call role session World.env() hands out."""
-    env = world.env()
-    session = boto3.Session(aws_access_key_id=env["AWS_ACCESS_KEY_ID"],
-                            aws_secret_access_key=env["AWS_SECRET_ACCESS_KEY"],
-                            aws_session_token=env["AWS_SESSION_TOKEN"], region_name=world.region)
-    return session.client(name, endpoint_url=world.aws_endpoint)
+TOOLKIT_ACTIONS = list(dict.fromkeys(action.iam_action for action in ACTIONS))  # every call the toolkit may make
 
 
 def full_access(world: World, name: str) -> BaseClient:
@@ -49,12 +32,6 @@ def error(raised: pytest.ExceptionInfo[ClientError]) -> tuple[str, str, int]:
 def decisions(iam: BaseClient, source: str, actions: list[str], **kwargs: Any) -> dict[tuple[str, str], str]:
     results = iam.simulate_principal_policy(PolicySourceArn=source, ActionNames=actions, **kwargs)
     return {(r["EvalActionName"], r["EvalResourceName"]): r["EvalDecision"] for r in results["EvaluationResults"]}
-
-
-@pytest.fixture
-def world() -> Iterator[World]:
-    with World(scenario="api-bad-release", rollout_seconds=1.0) as w:
-        yield w
 
 
 @pytest.fixture

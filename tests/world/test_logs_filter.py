@@ -10,10 +10,13 @@ from typing import Any
 import boto3
 import pytest
 from botocore.client import BaseClient
+from botocore.config import Config
 from botocore.exceptions import ClientError
 from moto.logs.models import LogsBackend, logs_backends
 
 from ops.sandbox import World, logfilter
+from ops.sandbox.scenarios import API_LOG_GROUP
+from ops.sandbox.wire import AwsError
 
 GROUP = "/test/compare"
 STREAMS = ("ecs/api/a", "ecs/api/b", "ecs/worker/c")
@@ -146,25 +149,56 @@ def test_token_survives_appends_during_the_read(world: World, logs: BaseClient) 
     assert seen == [f"old {i}" for i in range(500)] + [f"new {i}" for i in range(3)]
 
 
-def test_unusable_tokens_read_as_the_end(logs: BaseClient, base: int) -> None:
+def test_tokens_not_handed_out_for_the_group_are_invalid(logs: BaseClient, base: int) -> None:
     token = logs.filter_log_events(logGroupName=GROUP, limit=1)["nextToken"]
     assert logs.filter_log_events(logGroupName=GROUP, limit=1, nextToken=token)["events"]
-    for bad in ("garbage", token.replace(GROUP, "/other/group"), f"{GROUP}@x@y@z"):
-        answer = logs.filter_log_events(logGroupName=GROUP, nextToken=bad)
-        assert answer["events"] == [] and "nextToken" not in answer
+    for group, bad in ((GROUP, "garbage"), (GROUP, token.replace(GROUP, "/other/group")),
+                       (GROUP, f"{GROUP}@x@y@z"), (GROUP, f"{token}@1"), (API_LOG_GROUP, token)):
+        assert error_of(logs, logGroupName=group, nextToken=bad) == (
+            "InvalidParameterException", "The specified nextToken is invalid.", 400)
 
 
-@pytest.mark.parametrize(("params", "code"), [
-    ({"logGroupName": "/no/such/group"}, "ResourceNotFoundException"),
-    ({"logGroupName": GROUP, "logStreamNames": ["a"], "logStreamNamePrefix": "a"}, "InvalidParameterException"),
-    ({"logGroupName": GROUP, "limit": 10_001}, "InvalidParameterException"),
-    ({"logGroupName": GROUP, "logGroupIdentifier": GROUP}, "InvalidParameterException"),
-    ({}, "InvalidParameterException"),
+@pytest.mark.parametrize(("limit", "constraint"), [
+    (0, "Member must have value greater than or equal to 1"),
+    (-5, "Member must have value greater than or equal to 1"),
+    (10_001, "Member must have value less than or equal to 10000"),
+    ("ten", "Member must be an integer"),
+    (2.5, "Member must be an integer"),
 ])
-def test_errors(logs: BaseClient, base: int, params: dict[str, Any], code: str) -> None:
+def test_limit_outside_one_to_ten_thousand_is_invalid(logs: BaseClient, base: int, limit: Any,
+                                                      constraint: str) -> None:
+    code, message, status = error_of(unvalidated(logs), logGroupName=GROUP, limit=limit)
+    assert (code, status) == ("InvalidParameterException", 400)
+    assert message.endswith(f"at 'limit' failed to satisfy constraint: {constraint}")
+
+
+def test_limit_bounds_are_accepted(logs: BaseClient, base: int) -> None:
+    assert len(logs.filter_log_events(logGroupName=GROUP, limit=1)["events"]) == 1
+    assert len(logs.filter_log_events(logGroupName=GROUP, limit=10_000)["events"]) == 4_900  # all of them
+
+
+def test_at_most_one_hundred_stream_names(world: World, logs: BaseClient, base: int) -> None:
+    names = [STREAMS[0], *(f"no-such-stream-{i}" for i in range(99))]
+    assert logs.filter_log_events(logGroupName=GROUP, logStreamNames=names, limit=5)["events"]
+    code, message, status = error_of(unvalidated(logs), logGroupName=GROUP, logStreamNames=[*names, "one-more"])
+    assert (code, status) == ("InvalidParameterException", 400)
+    assert message.endswith("failed to satisfy constraint: Member must have length less than or equal to 100")
+    with pytest.raises(AwsError, match="must be a list"):  # botocore would send a string's characters
+        logfilter.LogFilter(backend(world)).filter(GROUP, "ecs/api/a", None, None, None, "")  # type: ignore[arg-type]
+
+
+def unvalidated(logs: BaseClient) -> BaseClient:
+    """The same endpoint without botocore's parameter validation: the world's own answer is seen."""
+    return boto3.client("logs", endpoint_url=logs.meta.endpoint_url, region_name=logs.meta.region_name,
+                        aws_access_key_id="testing", aws_secret_access_key="testing",
+                        config=Config(parameter_validation=False, retries={"max_attempts": 1}))
+
+
+def error_of(logs: BaseClient, **params: Any) -> tuple[str, str, int]:
     with pytest.raises(ClientError) as raised:
         logs.filter_log_events(**params)
-    assert raised.value.response["Error"]["Code"] == code
+    response: Any = raised.value.response
+    return response["Error"]["Code"], response["Error"]["Message"], response["ResponseMetadata"]["HTTPStatusCode"]
 
 
 def test_log_group_identifier_by_name_or_arn(world: World, logs: BaseClient, base: int) -> None:

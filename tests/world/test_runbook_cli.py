@@ -33,7 +33,7 @@ from ops.sandbox.runbook import (
     VERIFY_DEPLOYMENTS,
     one_primary_settled,
 )
-from tests.world.helpers import ROLLOUT, Cli
+from tests.world.helpers import ROLLOUT, Cli, stays
 
 WHERE = "--region eu-central-1 --profile okta-sso"
 
@@ -72,21 +72,13 @@ def test_option2_get_current_image(world: World, cli: Cli) -> None:
     assert image == f"{world.account_id}.dkr.ecr.eu-central-1.amazonaws.com/sandbox-broker-api:v8"
 
 
-def stays(cli: Cli, command: str, expected: object, seconds: float) -> None:
-    """Every poll for ``seconds`` shows ``expected`` (nothing in the world changes it)."""
-    deadline = time.monotonic() + seconds
-    while time.monotonic() < deadline:
-        assert cli.json(command) == expected
-        time.sleep(0.2)
-
-
 def test_option3_as_written_converges_and_stays(world: World, cli: Cli) -> None:
     """No scaling policy acts on the worker (as in AWS, MinCapacity 1 alone raises nothing)."""
     assert cli.json(OPTION3_STOP)["service"]["desiredCount"] == 0
     cli.poll(OPTION3_VERIFY, [0, 0])
     policies = f"aws application-autoscaling describe-scaling-policies --service-namespace ecs {WHERE}"
     assert cli.json(policies)["ScalingPolicies"] == []
-    stays(cli, OPTION3_VERIFY, [0, 0], 3 * ROLLOUT)
+    stays(lambda: cli.json(OPTION3_VERIFY), [0, 0], 3 * ROLLOUT, every=0.2)
 
 
 @pytest.fixture
@@ -116,7 +108,7 @@ def test_option3_stop_worker_with_scaling_suspended(autoscaled: tuple[World, Cli
     alarms = ("aws cloudwatch describe-alarms --alarm-names sandbox-broker-worker-job-backlog-high "
               f"--query MetricAlarms[0].StateValue {WHERE}")
     cli.poll(alarms, "ALARM", timeout=10)  # the alarm fires, the suspended policy does not act
-    stays(cli, OPTION3_VERIFY, [0, 0], 3 * ROLLOUT)
+    stays(lambda: cli.json(OPTION3_VERIFY), [0, 0], 3 * ROLLOUT, every=0.2)
 
 
 def test_option4_full_rollback(world: World, cli: Cli) -> None:

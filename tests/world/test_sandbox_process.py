@@ -1,5 +1,5 @@
 """`inv sandbox` as a real process: the AWS CLI reads its deployment history; SIGTERM (how CI and
-`kill` stop it) ends it within a second."""
+`kill` stop it) ends it within 2 s."""
 
 from __future__ import annotations
 
@@ -17,7 +17,7 @@ from ops.sandbox.runbook import aws_argv, isolated_env
 
 ROOT = Path(__file__).resolve().parents[2]
 INV = str(Path(sys.executable).with_name("inv"))
-STOP_SECONDS = 1.0  # asked: 2 s; it takes ~0.1 s (it took 1.5 s idle, more under load, before)
+STOP_SECONDS = 2.0  # the sandbox must exit within 2 s of SIGTERM (it takes ~0.1 s)
 
 
 def _start_sandbox(home: Path, *flags: str) -> tuple[subprocess.Popen[str], dict[str, str]]:
@@ -35,7 +35,7 @@ def _start_sandbox(home: Path, *flags: str) -> tuple[subprocess.Popen[str], dict
     raise AssertionError(f"inv sandbox ended before it was ready: {proc.communicate()[1]}")
 
 
-def test_sigterm_stops_the_sandbox_within_a_second(tmp_path: Path) -> None:
+def test_sigterm_stops_the_sandbox_within_two_seconds(tmp_path: Path) -> None:
     proc, banner = _start_sandbox(tmp_path)
     try:
         ecs = boto3.client("ecs", endpoint_url=banner["AWS_ENDPOINT_URL"], region_name="eu-central-1",

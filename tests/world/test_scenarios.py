@@ -3,7 +3,6 @@ release-in-flight and target-image-expired (and pull failures in general)."""
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from typing import Any
 
 import pytest
@@ -141,14 +140,8 @@ def test_target_image_expired_by_a_lifecycle_policy() -> None:
         assert healthz(world) == "unhealthy"
 
 
-@pytest.fixture
-def world_default() -> Iterator[World]:
-    with World(rollout_seconds=ROLLOUT) as w:
-        yield w
-
-
-def test_an_image_that_is_not_in_ecr_fails_to_start(world_default: World) -> None:
-    ecs = client(world_default, "ecs")
+def test_an_image_that_is_not_in_ecr_fails_to_start(world: World) -> None:
+    ecs = client(world, "ecs")
     taskdef = ecs.describe_task_definition(taskDefinition="sandbox-broker:8")["taskDefinition"]
     original = taskdef["containerDefinitions"][0]
     container = dict(original, image=original["image"].rsplit(":", 1)[0] + ":v99")
@@ -156,7 +149,7 @@ def test_an_image_that_is_not_in_ecr_fails_to_start(world_default: World) -> Non
     ecs.update_service(cluster=CLUSTER, service=API, taskDefinition=new["taskDefinitionArn"])
     describe_when(ecs, API, lambda s: s["deployments"][0]["failedTasks"] >= 1)
     _assert_cannot_pull(ecs, ":v99")
-    assert running_digests(ecs, API) == [world_default.digest_of(9)] * 2
+    assert running_digests(ecs, API) == [world.digest_of(9)] * 2
 
 
 def _assert_cannot_pull(ecs: BaseClient, tag: str) -> None:

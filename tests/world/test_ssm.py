@@ -6,7 +6,6 @@ import json
 import subprocess
 import sys
 import threading
-from collections.abc import Iterator
 
 import boto3
 import pytest
@@ -14,6 +13,7 @@ from botocore.client import BaseClient
 from botocore.exceptions import ClientError
 
 from ops.sandbox import World
+from tests.world.helpers import oncall
 
 LOCK = "/rollback-toolkit/sandbox-broker-cluster/sandbox-broker"
 RACERS = 12
@@ -33,20 +33,6 @@ except ClientError as error:
 """
 
 
-@pytest.fixture
-def world() -> Iterator[World]:
-    with World(scenario="api-bad-release", rollout_seconds=1.0) as w:
-        yield w
-
-
-def oncall(world: World, name: str = "ssm") -> BaseClient:
-    env = world.env()
-    return boto3.client(name, endpoint_url=world.aws_endpoint, region_name=world.region,
-                        aws_access_key_id=env["AWS_ACCESS_KEY_ID"],
-                        aws_secret_access_key=env["AWS_SECRET_ACCESS_KEY"],
-                        aws_session_token=env["AWS_SESSION_TOKEN"])
-
-
 def code(raised: pytest.ExceptionInfo[ClientError]) -> str:
     return str(raised.value.response["Error"]["Code"])
 
@@ -60,7 +46,7 @@ def take(ssm: BaseClient, name: str, value: str) -> str:
 
 
 def test_lock_lifecycle(world: World) -> None:
-    ssm = oncall(world)
+    ssm = oncall(world, "ssm")
     holder = json.dumps({"caller": world.caller_arn, "task": "rollback.api"})
     assert take(ssm, LOCK, holder) == "won"
     assert take(ssm, LOCK, "someone else") == "ParameterAlreadyExists"
@@ -76,7 +62,7 @@ def test_lock_lifecycle(world: World) -> None:
 
 
 def test_threads_racing_exactly_one_wins(world: World) -> None:
-    clients = [oncall(world) for _ in range(RACERS)]
+    clients = [oncall(world, "ssm") for _ in range(RACERS)]
     for round_ in range(ROUNDS):
         name = f"{LOCK}-{round_}"
         start = threading.Barrier(RACERS)
@@ -107,11 +93,11 @@ def test_processes_racing_exactly_one_wins(world: World) -> None:
         proc.stdin.flush()
     outcomes = sorted(proc.communicate(timeout=60)[0].strip() for proc in procs)
     assert outcomes == ["ParameterAlreadyExists"] * 5 + ["won"]
-    assert oncall(world).get_parameter(Name=LOCK)["Parameter"]["Value"].startswith("operator-")
+    assert oncall(world, "ssm").get_parameter(Name=LOCK)["Parameter"]["Value"].startswith("operator-")
 
 
 def test_role_permissions_apply_to_ssm(world: World) -> None:
-    ssm = oncall(world)
+    ssm = oncall(world, "ssm")
     assert take(ssm, LOCK, "held") == "won"
     world.deny("ssm:DeleteParameter")
     with pytest.raises(ClientError) as raised:

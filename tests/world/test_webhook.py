@@ -47,13 +47,11 @@ def test_answers_errors_for_the_next_requests(hook: WebhookReceiver) -> None:
 
 
 def test_hangs_then_answers_and_others_are_served_meanwhile(hook: WebhookReceiver) -> None:
-    hook.hang(2.0)
-    started = time.monotonic()
+    hook.hang(30.0)  # held past every client timeout below: the quick answer cannot wait for it
     with pytest.raises(requests.exceptions.ReadTimeout):
         requests.post(hook.url, json={"n": "hung"}, timeout=0.5)
-    assert time.monotonic() - started < 1.5
-    quick = requests.post(hook.url, json={"n": "next"}, timeout=5)
-    assert quick.status_code == 200 and time.monotonic() - started < 1.5
+    quick = requests.post(hook.url, json={"n": "next"}, timeout=5)  # served while the first still hangs
+    assert quick.status_code == 200
     assert [d.json["n"] for d in hook.wait_for(2)] == ["hung", "next"]
     hook.hang(0.3, status=500)
     assert requests.post(hook.url, json={}, timeout=5).status_code == 500
@@ -75,10 +73,9 @@ def test_stop_lets_a_hanging_request_go_and_frees_the_port() -> None:
     client = threading.Thread(target=post)
     client.start()
     hook.wait_for(1)
-    started = time.monotonic()
     hook.stop()
-    client.join(timeout=5)
-    assert time.monotonic() - started < 2 and not client.is_alive()
+    client.join(timeout=10)  # the hang is 30 s: a client still waiting was not let go
+    assert not client.is_alive()
     assert len(failures) == 1  # dropped unanswered, not answered late
     with socket.socket() as sock:
         assert sock.connect_ex(("127.0.0.1", port)) != 0
@@ -102,7 +99,7 @@ def test_wait_for_times_out_and_get_is_not_recorded(hook: WebhookReceiver) -> No
     started = time.monotonic()
     with pytest.raises(TimeoutError, match="0 of 1"):
         hook.wait_for(1, timeout=0.3)
-    assert 0.3 <= time.monotonic() - started < 2
+    assert time.monotonic() - started >= 0.3
 
 
 def test_the_world_owns_one_and_env_points_at_it() -> None:
