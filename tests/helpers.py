@@ -11,7 +11,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from ops.aws.actions import KNOWN
+from ops.aws.actions import ACTIONS, KNOWN
 from ops.config import DEFAULTS
 from ops.sandbox.runbook import isolated_env, toolkit_env
 from ops.sandbox.scenarios import (
@@ -29,9 +29,11 @@ INV = str(Path(sys.executable).with_name("inv"))
 API, WORKER = API_SERVICE, WORKER_SERVICE
 API_LOGS, WORKER_LOGS = API_LOG_GROUP, WORKER_LOG_GROUP
 __all__ = ["API", "API_FAMILY", "API_LOGS", "CLUSTER", "INV", "REGION", "ROOT", "WORKER", "WORKER_LOGS",
-           "LOCK_OPERATIONS", "InvResult", "audit_lines", "base_env", "config_with", "inv_command", "run_inv",
-           "spawn_inv", "spawn_until", "world_env"]
+           "CHANGING_OPERATIONS", "LOCK_OPERATIONS", "InvResult", "audit_lines", "base_env", "capture_folders",
+           "config_with", "inv_command", "primary_revision", "run_inv", "service_changes", "spawn_inv", "spawn_until",
+           "world_env"]
 LOCK_OPERATIONS = ("put_parameter", "delete_parameter")  # the rollback lock's audited SSM calls
+CHANGING_OPERATIONS = frozenset(a.operation for a in ACTIONS if a.changes)  # the operations that change AWS
 
 
 @dataclass
@@ -40,6 +42,10 @@ class InvResult:
     stdout: str
     stderr: str
     calls: list[tuple[str, ...]] = field(default_factory=list)  # the AWS calls it made, in order
+
+    def changing_calls(self) -> list[tuple[str, ...]]:
+        """The calls it made whose operation changes AWS (``ops.aws.actions``: ``changes=True``)."""
+        return [c for c in self.calls if c[1] in CHANGING_OPERATIONS]
 
 
 def inv_command(args: list[str], record: Path | None = None) -> list[str]:
@@ -117,3 +123,20 @@ def audit_lines(home: Path) -> list[dict[str, Any]]:
     """Every line of ``<home>/diagnostics/audit.jsonl`` (none when it does not exist)."""
     path = home / "diagnostics" / "audit.jsonl"
     return [json.loads(line) for line in path.read_text().splitlines()] if path.exists() else []
+
+
+def service_changes(home: Path) -> list[dict[str, Any]]:
+    """The audit lines of changes to the services (not the rollback lock's own lines)."""
+    return [r for r in audit_lines(home) if r["operation"] not in LOCK_OPERATIONS]
+
+
+def capture_folders(home: Path) -> list[Path]:
+    """The folders under ``<home>/diagnostics`` (one per capture), sorted (none when it does not exist)."""
+    base = home / "diagnostics"
+    return sorted(p for p in base.iterdir() if p.is_dir()) if base.exists() else []
+
+
+def primary_revision(world: Any, service: str = API) -> str:
+    """``family:revision`` of the one PRIMARY deployment of ``service`` in a World."""
+    [primary] = [d for d in world.service_state(service)["deployments"] if d["status"] == "PRIMARY"]
+    return str(primary["taskDefinition"]).rsplit("/", 1)[-1]

@@ -5,14 +5,22 @@ from __future__ import annotations
 
 import json
 import signal
-import time
 import xml.etree.ElementTree as ET
 from pathlib import Path
 from typing import Any
 
-import boto3
-
-from tests.helpers import API, CLUSTER, LOCK_OPERATIONS, audit_lines, run_inv, spawn_until, world_env
+from tests.helpers import (
+    API,
+    CLUSTER,
+    audit_lines,
+    base_env,
+    primary_revision,
+    run_inv,
+    service_changes,
+    spawn_until,
+    world_env,
+)
+from tests.world.helpers import client, wait_for
 
 
 def _guard(world: Any, tmp_path: Path, *flags: str) -> tuple[Any, dict[str, Any]]:
@@ -20,17 +28,8 @@ def _guard(world: Any, tmp_path: Path, *flags: str) -> tuple[Any, dict[str, Any]
     return result, json.loads(result.stdout)
 
 
-def _changes(home: Path) -> list[dict[str, Any]]:
-    return [r for r in audit_lines(home) if r["operation"] not in LOCK_OPERATIONS]
-
-
 def _events(world: Any) -> list[dict[str, Any]]:
     return [d.json for d in world.webhook.received()]
-
-
-def _primary(world: Any) -> str:
-    state = world.service_state(API)
-    return next(d["taskDefinition"] for d in state["deployments"] if d["status"] == "PRIMARY").rsplit("/", 1)[-1]
 
 
 def test_a_healthy_release_passes_and_nothing_changes(world_factory: Any, tmp_path: Path) -> None:
@@ -55,8 +54,8 @@ def test_a_failed_release_is_rolled_back_verified_and_exits_1(world_factory: Any
         False, "rolled-back", "sandbox-broker:10", "sandbox-broker:9")
     assert all(c["ok"] for c in document["checks"])  # verified after the rollback
     assert any(not c["ok"] for c in document["releaseChecks"])  # what failed the release
-    assert _primary(world) == "sandbox-broker:9" and world.api_healthy()
-    [change] = _changes(tmp_path)
+    assert primary_revision(world) == "sandbox-broker:9" and world.api_healthy()
+    [change] = service_changes(tmp_path)
     assert (change["task"], change["operation"], change["after"]) == ("guard", "update_service", "sandbox-broker:9")
     release = ET.fromstring((tmp_path / "guard.xml").read_text())[0]
     assert release.get("name") == "release sandbox-broker:10"
@@ -72,7 +71,7 @@ def test_a_release_in_flight_is_rolled_back_natively(world_factory: Any, tmp_pat
     assert result.code == 1, result.stderr
     assert (document["outcome"], document["rolledBackTo"]) == ("rolled-back", "sandbox-broker:9")
     assert "timed out" in document["deployment"] or "failed" in document["deployment"]
-    [change] = _changes(tmp_path)
+    [change] = service_changes(tmp_path)
     assert change["action"] == "stop_service_deployment"
 
 
@@ -82,7 +81,7 @@ def test_no_rollback_only_reports(world_factory: Any, tmp_path: Path) -> None:
     assert result.code == 1
     assert (document["outcome"], document["rolledBackTo"]) == ("failed", None)
     assert "not rolled back (--no-rollback)" in document["reasons"]
-    assert audit_lines(tmp_path) == [] and _primary(world) == "sandbox-broker:10"
+    assert audit_lines(tmp_path) == [] and primary_revision(world) == "sandbox-broker:10"
     [event] = _events(world)
     assert event["event"] == "failed" and "sandbox-broker:10 FAILED" in event["text"]
 
@@ -90,15 +89,11 @@ def test_no_rollback_only_reports(world_factory: Any, tmp_path: Path) -> None:
 def test_a_deployment_still_not_steady_at_the_timeout_is_a_failed_release(world_factory: Any, tmp_path: Path) -> None:
     world = world_factory("next-release-failing")
     world.set_behaviour(API, 10, "stuck")
-    boto3.client("ecs", endpoint_url=world.aws_endpoint, region_name=world.region, aws_access_key_id="testing",
-                 aws_secret_access_key="testing").update_service(cluster=CLUSTER, service=API,
-                                                                 forceNewDeployment=True)
-    started = time.monotonic()
+    client(world, "ecs").update_service(cluster=CLUSTER, service=API, forceNewDeployment=True)
     result, document = _guard(world, tmp_path, "--timeout", "2")
     assert result.code == 1
-    assert "timed out after 2s" in document["deployment"]
+    assert "timed out after 2s" in document["deployment"]  # guard's own timeout ended the wait
     assert document["outcome"] == "rolled-back" and document["rolledBackTo"] == "sandbox-broker:9"
-    assert time.monotonic() - started < 60
 
 
 def test_ctrl_c_during_guards_rollback(world_factory: Any, tmp_path: Path) -> None:
@@ -141,17 +136,14 @@ def test_a_failing_or_hanging_webhook_is_one_warning_and_changes_nothing(world_f
     assert world.webhook_url not in failing.stderr
     world.set_behaviour("sandbox-broker-worker", 1, "healthy")  # fixed meanwhile: the restart verifies
     world.webhook.hang(8, times=1)
-    started = time.monotonic()
     hanging = run_inv(["worker.start", "--yes"], world_env(world, tmp_path / "h"), tmp_path)
     assert hanging.code == 0, hanging.stderr
     assert [line for line in hanging.stderr.splitlines() if line.startswith("warning:")] == [
         "warning: 1 of 2 notifications not delivered to the webhook ('started': no answer within 5s); the task went on"]
-    assert time.monotonic() - started < 30 and world.service_state("sandbox-broker-worker")["desired"] >= 1
+    assert world.service_state("sandbox-broker-worker")["desired"] >= 1
 
 
 def test_drill_guard_rehearses_the_pipeline(tmp_path: Path) -> None:
-    from tests.helpers import base_env
-
     result = run_inv(["drill", "--scenario", "next-release-failing", "--guard", "--rollout-seconds", "1"],
                      base_env(tmp_path), tmp_path)
     assert result.code == 0, result.stdout[-3000:] + result.stderr
@@ -164,16 +156,12 @@ def test_drill_guard_rehearses_the_pipeline(tmp_path: Path) -> None:
 def test_a_release_ecs_already_rolled_back_is_a_failed_release(world_factory: Any, tmp_path: Path) -> None:
     """The circuit breaker was quicker than the job: the service is back on :8, but the release :9 failed."""
     world = world_factory("api-bad-release", circuit_breaker_rollback=True, circuit_breaker_failures=2)
-    ecs = boto3.client("ecs", endpoint_url=world.aws_endpoint, region_name=world.region, aws_access_key_id="testing",
-                       aws_secret_access_key="testing")
+    ecs = client(world, "ecs")
     ecs.update_service(cluster=CLUSTER, service=API, taskDefinition="sandbox-broker:8")  # a good :8 first
     assert world.settle(30)
     world.set_behaviour(API, 9, "crash-loop")
     ecs.update_service(cluster=CLUSTER, service=API, taskDefinition="sandbox-broker:9")  # the release
-    deadline = time.monotonic() + 30
-    while world.service_deployments(API)[0]["status"] != "ROLLBACK_SUCCESSFUL":
-        assert time.monotonic() < deadline
-        time.sleep(0.1)
+    wait_for(lambda: world.service_deployments(API)[0]["status"] == "ROLLBACK_SUCCESSFUL", 30)
     result, document = _guard(world, tmp_path)
     assert result.code == 1, result.stderr
     assert document["release"] == "sandbox-broker:9" and "ROLLBACK_SUCCESSFUL" in document["deployment"]
@@ -184,4 +172,4 @@ def test_guard_by_digest_names_the_revision_it_deployed(world_factory: Any, tmp_
     world = world_factory("latest-tag-moved")
     result, document = _guard(world, tmp_path)
     assert result.code == 1 and document["outcome"] == "rolled-back", result.stderr
-    assert document["rolledBackTo"] == "sandbox-broker:10" == _primary(world)  # the copy with the old digest
+    assert document["rolledBackTo"] == "sandbox-broker:10" == primary_revision(world)  # the copy with the old digest

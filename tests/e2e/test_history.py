@@ -8,7 +8,8 @@ from pathlib import Path
 from typing import Any
 
 from ops.sandbox.scenarios import API_FAMILY
-from tests.helpers import API, LOCK_OPERATIONS, audit_lines, base_env, run_inv, world_env
+from tests.helpers import API, CLUSTER, audit_lines, base_env, primary_revision, run_inv, service_changes, world_env
+from tests.world.helpers import client
 
 AUTO = {"INVOKE_ECS_API_KNOWN_GOOD_REVISION": "auto"}
 
@@ -17,13 +18,9 @@ def _inv(world: Any, tmp_path: Path, *args: str, **env: str) -> Any:
     return run_inv(list(args), dict(world_env(world, tmp_path), **env), tmp_path)
 
 
-def _changes(tmp_path: Path) -> list[dict[str, Any]]:
-    return [r for r in audit_lines(tmp_path) if r["operation"] not in LOCK_OPERATIONS]
-
-
-def _primary(world: Any) -> str:
-    state = world.service_state(API)
-    return next(d["taskDefinition"] for d in state["deployments"] if d["status"] == "PRIMARY").rsplit("/", 1)[-1]
+def _tagged(world: Any, revision: int) -> str:
+    """The image URI the scenario seeds into API revision ``revision``'s task definition (``...:vN``)."""
+    return f"{world.account_id}.dkr.ecr.{world.region}.amazonaws.com/sandbox-broker-api:v{revision}"
 
 
 def test_revisions_json_table_and_limit(world_factory: Any, tmp_path: Path) -> None:
@@ -37,7 +34,7 @@ def test_revisions_json_table_and_limit(world_factory: Any, tmp_path: Path) -> N
     newest = document["deployments"][0]
     assert set(newest) == {"taskDefinition", "status", "startedAt", "finishedAt", "images"}
     assert newest["status"] == "SUCCESSFUL" and newest["startedAt"].endswith("Z")
-    assert newest["images"] == [{"container": "sandbox-broker-api", "image": newest["images"][0]["image"],
+    assert newest["images"] == [{"container": "sandbox-broker-api", "image": _tagged(world, 10),
                                  "digest": world.digest_of(10)}]
     auto = json.loads(_inv(world, tmp_path, "revisions", "--json", **AUTO).stdout)
     assert (auto["target"], auto["targetSource"]) == ("sandbox-broker:9", "history")
@@ -58,8 +55,8 @@ def test_auto_rolls_back_one_release_and_verifies(world_factory: Any, tmp_path: 
     assert result.code == 0, result.stdout + result.stderr
     assert "plan: Option 1: roll back sandbox-broker to sandbox-broker:9" in result.stdout
     assert "warning:" not in result.stdout  # auto: nothing skipped
-    assert _primary(world) == "sandbox-broker:9" and world.api_healthy()
-    [change] = _changes(tmp_path)
+    assert primary_revision(world) == "sandbox-broker:9" and world.api_healthy()
+    [change] = service_changes(tmp_path)
     assert (change["before"], change["after"], change["taskDefinition"]) == ("sandbox-broker:10", "sandbox-broker:9",
                                                                           "sandbox-broker:9")
 
@@ -73,7 +70,7 @@ def test_a_stale_pin_wins_but_warns_before_any_prompt(world_factory: Any, tmp_pa
     assert "sandbox-broker:9" in lines[warning] and "--revision 9" in lines[warning]
     assert warning < lines.index("dry run: nothing was changed (no lock taken, no capture written)")
     assert "then the API to sandbox-broker:8" in dry.stdout  # the pin still wins
-    assert _changes(tmp_path) == [] and _primary(world) == "sandbox-broker:10"
+    assert service_changes(tmp_path) == [] and primary_revision(world) == "sandbox-broker:10"
 
 
 def test_auto_without_a_candidate_is_exit_2_saying_revision(world_factory: Any, tmp_path: Path) -> None:
@@ -85,7 +82,7 @@ def test_auto_without_a_candidate_is_exit_2_saying_revision(world_factory: Any, 
     assert len(error) == 1 and "no rollback target" in error[0]
     assert "--revision N" in result.stderr and "Traceback" not in result.stderr
     assert audit_lines(tmp_path) == [] and not (tmp_path / "diagnostics").exists()
-    assert _primary(world) == "sandbox-broker:10"
+    assert primary_revision(world) == "sandbox-broker:10"
 
 
 def test_every_rollback_plan_has_a_diff_block_with_secrets_masked(world_factory: Any, tmp_path: Path) -> None:
@@ -118,11 +115,11 @@ def test_a_release_in_flight_is_rolled_back_natively(world_factory: Any, tmp_pat
     result = _inv(world, tmp_path, "rollback.api", "--yes", "--revision", "9")
     assert result.code == 0, result.stdout + result.stderr
     assert "OK: 5 of 5 checks passed" in result.stdout
-    [change] = _changes(tmp_path)
+    [change] = service_changes(tmp_path)
     assert change["action"] == "stop_service_deployment" and change["operation"] == "stop_service_deployment"
-    assert change["images"] == [{"container": "sandbox-broker-api", "image": change["images"][0]["image"],
+    assert change["images"] == [{"container": "sandbox-broker-api", "image": _tagged(world, 9),
                                  "digest": world.digest_of(9)}]
-    assert _primary(world) == "sandbox-broker:9" and world.api_healthy()
+    assert primary_revision(world) == "sandbox-broker:9" and world.api_healthy()
     statuses = {d["taskDefinition"].rsplit("/", 1)[-1]: d["status"] for d in world.service_deployments(API)}
     assert statuses["sandbox-broker:10"] == "ROLLBACK_SUCCESSFUL"
 
@@ -142,11 +139,7 @@ def test_same_image_counts_the_primary_not_tasks_still_draining(world_factory: A
     good = f"{world.account_id}.dkr.ecr.{world.region}.amazonaws.com/sandbox-broker-api@{world.digest_of(8)}"
     assert _inv(world, tmp_path, "rollback.image", "--yes", "--image", good).code == 0
     ecs_env = world_env(world, tmp_path)
-    import boto3
-
-    ecs = boto3.client("ecs", endpoint_url=world.aws_endpoint, region_name=world.region,
-                       aws_access_key_id="testing", aws_secret_access_key="testing")
-    ecs.update_service(cluster="sandbox-broker-cluster", service=API, taskDefinition=f"{API_FAMILY}:9")
+    client(world, "ecs").update_service(cluster=CLUSTER, service=API, taskDefinition=f"{API_FAMILY}:9")
     result = run_inv(["rollback.api", "--dry-run", "--revision", "7"], ecs_env, tmp_path)
     state = world.service_state(API)
     assert len(state["deployments"]) == 2, state  # the good tasks were still draining during the check
@@ -188,7 +181,7 @@ def test_a_target_whose_image_is_gone_from_ecr_is_refused_before_anything_change
     [error] = [line for line in result.stderr.splitlines() if line.startswith("error:")]
     assert "sandbox-broker:8's image is gone from ECR" in error and "Nothing was changed" in error
     assert "inv rollback.image" in result.stderr and "Traceback" not in result.stderr
-    assert audit_lines(tmp_path) == [] and _primary(world) == "sandbox-broker:9"
+    assert audit_lines(tmp_path) == [] and primary_revision(world) == "sandbox-broker:9"
 
 
 def test_revision_auto_and_an_arn_name_the_target(world_factory: Any, tmp_path: Path) -> None:

@@ -10,13 +10,12 @@ import re
 from pathlib import Path
 from typing import Any
 
-import boto3
-
 from ops.aws.ecr import short_digest
 from ops.aws.ecs import describe_services
 from ops.checks.status import images_per_deployment, running_tasks_or_note
 from ops.sandbox.registry import repository_uri
-from tests.helpers import API, CLUSTER, LOCK_OPERATIONS, REGION, WORKER, InvResult, audit_lines, run_inv, world_env
+from tests.helpers import API, CLUSTER, WORKER, InvResult, capture_folders, run_inv, service_changes, world_env
+from tests.world.helpers import client
 
 LATEST = "latest-tag-moved"
 PINNED_COMMAND = re.compile(r"inv rollback\.image --image (\S+)")
@@ -30,16 +29,6 @@ def _inv(world: Any, tmp_path: Path, *args: str) -> InvResult:
     return run_inv(list(args), world_env(world, tmp_path), tmp_path)
 
 
-def _audit_lines(tmp_path: Path) -> list[dict[str, Any]]:
-    """The audit lines of changes to the services (not the rollback lock's)."""
-    return [r for r in audit_lines(tmp_path) if r["operation"] not in LOCK_OPERATIONS]
-
-
-def _captures(tmp_path: Path) -> list[Path]:
-    folder = tmp_path / "diagnostics"
-    return [p for p in folder.iterdir() if p.is_dir()] if folder.exists() else []
-
-
 def _pinned(world: Any, revision: int) -> str:
     return f"{repository_uri(world.account_id)}@{world.digest_of(revision)}"
 
@@ -51,8 +40,8 @@ def _assert_untouched(world: Any, tmp_path: Path) -> None:
     assert len(api["deployments"]) == 1
     assert api["running_digests"] == [world.digest_of(9)] * 2
     assert (worker["desired"], worker["running"]) == (1, 1)
-    assert _audit_lines(tmp_path) == []
-    assert _captures(tmp_path) == []
+    assert service_changes(tmp_path) == []
+    assert capture_folders(tmp_path) == []
 
 
 def _write_capture(tmp_path: Path, name: str, digest: str, image: str) -> None:
@@ -99,7 +88,7 @@ def test_the_pinned_command_really_rolls_back(world_factory: Any, tmp_path: Path
     assert world.service_state(API)["running_digests"] == [world.digest_of(8)] * 2
     assert world.api_healthy()
     assert _inv(world, tmp_path, "verify").code == 0
-    registered = [a for a in _audit_lines(tmp_path) if a["operation"] == "register_task_definition"]
+    registered = [a for a in service_changes(tmp_path) if a["operation"] == "register_task_definition"]
     assert len(registered) == 1 and image in registered[0]["action"]
 
     status = json.loads(_inv(world, tmp_path, "status", "--json").stdout)
@@ -123,7 +112,7 @@ def test_allow_same_image_goes_ahead_and_the_trap_is_real(world_factory: Any, tm
     assert api["taskDefinition"].endswith("/sandbox-broker:8")
     assert api["running_digests"] == [world.digest_of(9)] * 2
     assert not world.api_healthy()
-    assert [a["after"] for a in _audit_lines(tmp_path)] == ["sandbox-broker:8"]
+    assert [a["after"] for a in service_changes(tmp_path)] == ["sandbox-broker:8"]
 
 
 def test_option4_refuses_before_stopping_the_worker(world_factory: Any, tmp_path: Path) -> None:
@@ -158,7 +147,7 @@ def test_unresolvable_digest_is_said_and_the_rollback_goes_ahead(world_factory: 
     assert result.code == 0, result.stdout + result.stderr
     assert "cannot resolve the digest of sandbox-broker-api's image" in result.stdout
     assert "AccessDeniedException" in result.stdout and "going ahead" in result.stdout
-    assert [a["after"] for a in _audit_lines(tmp_path)] == ["sandbox-broker:8"]
+    assert [a["after"] for a in service_changes(tmp_path)] == ["sandbox-broker:8"]
     assert world.service_state(API)["taskDefinition"].endswith("/sandbox-broker:8")
 
 
@@ -222,8 +211,7 @@ def test_status_digests_per_deployment_with_few_calls(world_factory: Any, tmp_pa
     world = world_factory(LATEST, rollout_seconds=30)  # slow: both deployments stay up for a while
     pinned = _inv(world, tmp_path, "rollback.image", "--image", _pinned(world, 8), "--yes", "--no-wait")
     assert pinned.code == 0, pinned.stdout + pinned.stderr
-    ecs = boto3.client("ecs", endpoint_url=world.aws_endpoint, region_name=REGION,
-                       aws_access_key_id="testing", aws_secret_access_key="testing")
+    ecs = client(world, "ecs")
     calls: list[str] = []
     ecs.meta.events.register("before-call.ecs", lambda model, **_: calls.append(model.name))
     services = describe_services(ecs, CLUSTER, [API, WORKER])

@@ -14,21 +14,26 @@ from datetime import datetime, timedelta, timezone
 from pathlib import Path
 from typing import Any
 
-import boto3
 import pytest
 
-from tests.helpers import API, LOCK_OPERATIONS, audit_lines, run_inv, spawn_inv, spawn_until, world_env
+from tests.helpers import (
+    API,
+    LOCK_OPERATIONS,
+    audit_lines,
+    primary_revision,
+    run_inv,
+    service_changes,
+    spawn_inv,
+    spawn_until,
+    world_env,
+)
+from tests.world.helpers import client
 
 LOCK = "/rollback-toolkit/sandbox-broker-cluster/sandbox-broker"
 
 
-def _ssm(world: Any) -> Any:
-    return boto3.client("ssm", endpoint_url=world.aws_endpoint, region_name=world.region,
-                        aws_access_key_id="testing", aws_secret_access_key="testing")
-
-
 def _held(world: Any) -> dict[str, Any] | None:
-    ssm = _ssm(world)
+    ssm = client(world, "ssm")
     try:
         return json.loads(ssm.get_parameter(Name=LOCK)["Parameter"]["Value"])
     except ssm.exceptions.ParameterNotFound:
@@ -40,23 +45,14 @@ def _plant(world: Any, age: timedelta, host: str = "ops-laptop", pid: int = 4242
     started = (datetime.now(timezone.utc) - age).isoformat(timespec="seconds")
     value = {"caller": "arn:aws:sts::123456789012:assumed-role/oncall/alice", "task": "rollback.full", "host": host,
              "pid": pid, "startedAt": started, "token": "someone-else", "plan": ["stop the worker (sandbox-broker-worker)"]}
-    _ssm(world).put_parameter(Name=LOCK, Value=json.dumps(value), Type="String", Overwrite=True)
-
-
-def _changes(home: Path) -> list[dict[str, Any]]:
-    return [r for r in audit_lines(home) if r["operation"] not in LOCK_OPERATIONS]
-
-
-def _primary(world: Any) -> str:
-    state = world.service_state(API)
-    return next(d["taskDefinition"] for d in state["deployments"] if d["status"] == "PRIMARY").rsplit("/", 1)[-1]
+    client(world, "ssm").put_parameter(Name=LOCK, Value=json.dumps(value), Type="String", Overwrite=True)
 
 
 def test_two_rollbacks_at_the_same_instant_exactly_one_changes_anything(world: Any, tmp_path: Path) -> None:
     world.set_behaviour(API, 8, "stuck")  # the winner holds the lock through its whole (timed-out) wait
     env = world_env(world, tmp_path)
     for round_ in range(4):
-        before = len(_changes(tmp_path))
+        before = len(service_changes(tmp_path))
         args = ["rollback.api", "--yes", "--timeout", "2", "--allow-same-image"]  # :8 again after round 1
         procs = [spawn_inv(args, env, tmp_path, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
                  for _ in range(2)]
@@ -65,7 +61,7 @@ def test_two_rollbacks_at_the_same_instant_exactly_one_changes_anything(world: A
         assert len(refused) == 1, [err[-600:] for _, _, err in results]
         assert "nothing was changed" in refused[0] and "rollback.api" in refused[0]
         assert all(code == 1 for code, _, _ in results)  # the winner timed out on the stuck target
-        assert len(_changes(tmp_path)) == before + 1, f"round {round_}: both changed"
+        assert len(service_changes(tmp_path)) == before + 1, f"round {round_}: both changed"
         assert _held(world) is None  # released at the end
 
 
@@ -78,7 +74,7 @@ def test_a_held_lock_is_named_and_only_a_stale_or_orphaned_one_is_broken(world: 
         in held.stderr and "5m ago" in held.stderr and "--break-lock" in held.stderr
     young = run_inv(["rollback.api", "--yes", "--break-lock"], env, tmp_path)
     assert young.code == 1 and "refusing to break the rollback lock" in young.stderr
-    assert _changes(tmp_path) == [] and _primary(world) == "sandbox-broker:9" and _held(world)["token"] == "someone-else"
+    assert service_changes(tmp_path) == [] and primary_revision(world) == "sandbox-broker:9" and _held(world)["token"] == "someone-else"
     dry = run_inv(["rollback.api", "--dry-run"], env, tmp_path)
     assert dry.code == 0 and "note: the rollback lock is held by arn:aws:sts::123456789012:assumed-role/oncall/alice" \
         in dry.stdout and "a real run would stop there" in dry.stdout
@@ -91,7 +87,7 @@ def test_a_held_lock_is_named_and_only_a_stale_or_orphaned_one_is_broken(world: 
     assert broken.code == 0, broken.stdout + broken.stderr
     assert f"breaking the stale rollback lock: removing {LOCK}, held by arn:aws:sts::123456789012:assumed-role/" \
            "oncall/alice" in broken.stdout and "its plan: stop the worker" in broken.stdout
-    assert _held(world) is None and _primary(world) == "sandbox-broker:8"
+    assert _held(world) is None and primary_revision(world) == "sandbox-broker:8"
     lock_lines = [(r["operation"], r["action"], r["outcome"]) for r in audit_lines(tmp_path)
                   if r["operation"] in LOCK_OPERATIONS]
     assert lock_lines[-6:] == [("put_parameter", "take the rollback lock", "failed"),  # it was held
@@ -111,20 +107,20 @@ def test_a_young_lock_is_refused_even_when_its_process_on_this_host_is_gone(worl
     assert result.code == 1, result.stdout + result.stderr  # the contract: a younger one is refused
     assert "younger than lock.stale_after (3600s); its process on this host is gone" in result.stderr
     assert f"remove it by hand: aws ssm delete-parameter --name {LOCK}" in result.stderr
-    assert _held(world)["token"] == "someone-else" and _changes(tmp_path) == []
+    assert _held(world)["token"] == "someone-else" and service_changes(tmp_path) == []
 
 
 def test_breakers_of_a_stale_lock_at_the_same_instant_never_both_hold_it(world: Any, tmp_path: Path) -> None:
     env = world_env(world, tmp_path)
     for _ in range(3):
         _plant(world, timedelta(hours=2))
-        before = len(_changes(tmp_path))
+        before = len(service_changes(tmp_path))
         args = ["rollback.api", "--yes", "--break-lock", "--no-wait", "--force", "--allow-same-image"]
         procs = [spawn_inv(args, env, tmp_path, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
                  for _ in range(3)]
         results = [(p.wait(timeout=90), *p.communicate()) for p in procs]
         winners = [out for code, out, _ in results if code == 0]
-        assert len(winners) >= 1 and len(_changes(tmp_path)) - before == len(winners)
+        assert len(winners) >= 1 and len(service_changes(tmp_path)) - before == len(winners)
         for code, out, err in results:  # a loser changed nothing and said who holds it (or that it is broken)
             assert code == 0 or ("nothing was changed" in err and "done:" not in out), err
         assert sum("breaking the stale rollback lock" in out for _, out, _ in results) == 1
@@ -169,15 +165,23 @@ def test_sigterm_mid_wait_is_ctrl_c_and_releases_the_lock(world: Any, tmp_path: 
 
 
 def test_a_second_ctrl_c_during_the_aftermath_leaves_no_traceback(world: Any, tmp_path: Path) -> None:
+    """The second Ctrl-C lands in the aftermath: the first one's 'interrupted' notification reaches the
+    webhook only once the aftermath was said (and further signals held), and the webhook holds it, so the
+    task is still there, waiting (the notifier's 5 s) before it releases the lock and ends."""
     world.set_behaviour(API, 8, "stuck")
     proc = spawn_until(["rollback.api", "--yes"], world_env(world, tmp_path), tmp_path,
                        "done: roll back the API service")
+    world.webhook.wait_for(1)  # 'started'
+    world.webhook.hang(30, times=1)  # the next one, 'interrupted', gets no answer
     proc.send_signal(signal.SIGINT)
-    time.sleep(0.05)
+    assert world.webhook.wait_for(2)[1].json["event"] == "interrupted"
     proc.send_signal(signal.SIGINT)
-    _, err = proc.communicate(timeout=30)
+    out, err = proc.communicate(timeout=30)
     assert proc.returncode == 130, err
-    assert "Traceback" not in err and "interrupted" in err and "changed so far:" in err
+    assert "Traceback" not in err and "interrupted" in err and "changed so far:" in err and "state now:" in err
+    # the second Ctrl-C cut nothing short: the lock was released and the notifier waited its full timeout
+    assert "released the rollback lock" in out and _held(world) is None
+    assert "warning: 1 of 2 notifications not delivered to the webhook ('interrupted': no answer within 5s)" in err
 
 
 def test_credentials_that_expire_after_the_change_say_ecs_carries_on(world: Any, tmp_path: Path) -> None:
@@ -192,7 +196,7 @@ def test_credentials_that_expire_after_the_change_say_ecs_carries_on(world: Any,
     assert "could not release the rollback lock" in err and "aws ssm delete-parameter" in err
     assert "Traceback" not in err
     world.clear_faults()
-    assert world.settle(30) and _primary(world) == "sandbox-broker:8"  # ECS did carry on
+    assert world.settle(30) and primary_revision(world) == "sandbox-broker:8"  # ECS did carry on
 
 
 @pytest.mark.parametrize("task", [["worker.stop"], ["rollback.api"]])

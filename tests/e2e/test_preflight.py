@@ -10,23 +10,24 @@ from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
 
-import boto3
 import pytest
 
 from ops.aws.actions import ACTIONS
-from tests.helpers import LOCK_OPERATIONS, audit_lines, run_inv, world_env
+from tests.helpers import audit_lines, run_inv, service_changes, world_env
+from tests.world.helpers import client
 
 NAMES = ["caller", "permissions", "target", "target-image", "same-image", "worker-scaling", "circuit-breaker",
          "healthz", "token", "capture-dir", "lock"]
 
 
-def preflight(world: Any, tmp_path: Path, **env: str) -> tuple[int, dict[str, dict[str, Any]], Any]:
+def preflight(world: Any, tmp_path: Path, code: int, **env: str) -> tuple[dict[str, dict[str, Any]], Any]:
+    """`inv preflight --json`, which must exit ``code`` (0: no FAIL, 1: a FAIL); its checks by name."""
     result = run_inv(["preflight", "--json"], dict(world_env(world, tmp_path), **env), tmp_path)
     document = json.loads(result.stdout)
     assert [c["name"] for c in document["checks"]] == NAMES
     assert document["ok"] == all(c["status"] != "FAIL" for c in document["checks"])
-    assert result.code == (0 if document["ok"] else 1) or result.code == 2
-    return result.code, {c["name"]: c for c in document["checks"]}, result
+    assert result.code == code == (0 if document["ok"] else 1), result.stdout + result.stderr
+    return {c["name"]: c for c in document["checks"]}, result
 
 
 def test_a_healthy_plan_passes_and_preflight_changes_nothing(world_factory: Any, tmp_path: Path) -> None:
@@ -42,16 +43,15 @@ def test_a_healthy_plan_passes_and_preflight_changes_nothing(world_factory: Any,
     assert stat.S_IMODE(junit.stat().st_mode) == 0o600
     # read-only: no lock, no capture, no audit line; only reads were made
     assert not (tmp_path / "diagnostics").exists() and audit_lines(tmp_path) == []
-    assert not [c for c in result.calls if c[1] in {a.operation for a in ACTIONS if a.changes}]
+    assert result.changing_calls() == []
     assert world.webhook.received() == []
 
 
 def test_failures_and_warnings_of_a_broken_plan(world_factory: Any, tmp_path: Path) -> None:
     world = world_factory("missing-permission")
     (tmp_path / "a-file").write_text("not a folder")  # (the tests run as root: only a file stops a write)
-    code, checks, result = preflight(world, tmp_path, INVOKE_CAPTURE_DIR=str(tmp_path / "a-file" / "diagnostics"),
-                                     SANDBOX_BROKER_API_TOKEN="")
-    assert code == 1
+    checks, result = preflight(world, tmp_path, 1, INVOKE_CAPTURE_DIR=str(tmp_path / "a-file" / "diagnostics"),
+                               SANDBOX_BROKER_API_TOKEN="")
     assert checks["permissions"]["status"] == "FAIL"
     assert "may not call: ecs:UpdateService on arn:aws:ecs:eu-central-1:123456789012:service/sandbox-broker-cluster/" \
            "sandbox-broker" in checks["permissions"]["detail"]
@@ -64,13 +64,13 @@ def test_failures_and_warnings_of_a_broken_plan(world_factory: Any, tmp_path: Pa
 
 def test_the_target_image_expired_and_the_moved_tag_are_caught(world_factory: Any, tmp_path: Path) -> None:
     expired = world_factory("target-image-expired")
-    _, checks, _ = preflight(expired, tmp_path)
+    checks, _ = preflight(expired, tmp_path, 1)
     assert checks["target-image"]["status"] == "FAIL"
     assert f"sandbox-broker-api@{expired.digest_of(8)}" in checks["target-image"]["detail"]
     expired.stop()
     moved = world_factory("latest-tag-moved")
     (tmp_path / "moved").mkdir()
-    _, checks, _ = preflight(moved, tmp_path / "moved")
+    checks, _ = preflight(moved, tmp_path / "moved", 1)
     assert checks["same-image"]["status"] == "FAIL"
     assert f"inv rollback.image --image {moved.account_id}.dkr.ecr.eu-central-1.amazonaws.com/sandbox-broker-api@" \
            f"{moved.digest_of(8)}" in checks["same-image"]["fix"]
@@ -82,7 +82,7 @@ def test_the_target_image_expired_and_the_moved_tag_are_caught(world_factory: An
     ({"INVOKE_ECS_API_KNOWN_GOOD_REVISION": "42"}, "does not exist"),
 ])
 def test_a_target_that_cannot_be_deployed_fails(world: Any, tmp_path: Path, env: dict[str, str], words: str) -> None:
-    _, checks, _ = preflight(world, tmp_path, **env)
+    checks, _ = preflight(world, tmp_path, 1, **env)
     assert checks["target"]["status"] == "FAIL" and words in checks["target"]["detail"]
     assert checks["target-image"]["status"] == "FAIL" and checks["same-image"]["status"] == "FAIL"
 
@@ -90,10 +90,10 @@ def test_a_target_that_cannot_be_deployed_fails(world: Any, tmp_path: Path, env:
 def test_auto_with_a_stale_pin_warns_and_an_in_flight_release_without_a_breaker_warns(world_factory: Any,
                                                                                       tmp_path: Path) -> None:
     world = world_factory("release-in-flight")
-    _, checks, _ = preflight(world, tmp_path)
+    checks, _ = preflight(world, tmp_path, 0)
     assert checks["circuit-breaker"]["status"] == "WARN" and "sandbox-broker" in checks["circuit-breaker"]["detail"]
     assert checks["target"]["status"] == "WARN" and "sandbox-broker:9" in checks["target"]["detail"]
-    _, auto, _ = preflight(world, tmp_path, INVOKE_ECS_API_KNOWN_GOOD_REVISION="auto")
+    auto, _ = preflight(world, tmp_path, 0, INVOKE_ECS_API_KNOWN_GOOD_REVISION="auto")
     assert auto["target"]["status"] == "PASS" and auto["target"]["detail"].startswith("sandbox-broker:9 exists")
 
 
@@ -101,10 +101,9 @@ def test_unreadable_parts_warn_and_a_held_lock_is_named(world: Any, tmp_path: Pa
     world.deny("iam:SimulatePrincipalPolicy", "application-autoscaling:DescribeScalableTargets")
     held = {"caller": "arn:aws:sts::123456789012:assumed-role/oncall/bob", "task": "rollback.api", "host": "h",
             "pid": 1, "startedAt": datetime.now(timezone.utc).isoformat(), "token": "t"}
-    boto3.client("ssm", endpoint_url=world.aws_endpoint, region_name=world.region, aws_access_key_id="testing",
-                 aws_secret_access_key="testing").put_parameter(
+    client(world, "ssm").put_parameter(
         Name="/rollback-toolkit/sandbox-broker-cluster/sandbox-broker", Value=json.dumps(held), Type="String")
-    _, checks, _ = preflight(world, tmp_path, INVOKE_API_URL="http://127.0.0.1:9")
+    checks, _ = preflight(world, tmp_path, 1, INVOKE_API_URL="http://127.0.0.1:9")
     assert checks["permissions"]["status"] == "WARN" and "cannot simulate" in checks["permissions"]["detail"]
     assert checks["worker-scaling"]["status"] == "WARN"
     assert checks["lock"]["status"] == "WARN" and "held by arn:aws:sts::123456789012:assumed-role/oncall/bob" \
@@ -148,11 +147,12 @@ def test_iam_policy_covers_every_action_scoped_to_this_deployment(world: Any, tm
     assert by_action["ecs:ListTasks"]["Condition"] == {"ArnEquals": {
         "ecs:cluster": f"arn:aws:ecs:{region}:{account}:cluster/sandbox-broker-cluster"}}
     assert "delete" not in json.dumps([a for a in actions if a.startswith("ecs:")]).lower()  # never DeleteService
-    assert [r for r in audit_lines(tmp_path) if r["operation"] not in LOCK_OPERATIONS] == []
+    assert service_changes(tmp_path) == []
 
 
 def test_same_image_warns_when_the_digest_cannot_be_resolved(world_factory: Any, tmp_path: Path) -> None:
     world = world_factory("latest-tag-moved")
     world.deny("ecr:DescribeImages")
-    _, checks, _ = preflight(world, tmp_path)
+    checks, _ = preflight(world, tmp_path, 1)
+    assert [n for n, c in checks.items() if c["status"] == "FAIL"] == ["permissions"]  # ecr:DescribeImages denied
     assert checks["same-image"]["status"] == "WARN" and "cannot tell" in checks["same-image"]["detail"]

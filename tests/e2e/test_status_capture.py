@@ -17,14 +17,13 @@ import pytest
 from botocore.exceptions import ClientError
 from moto.ecs.models import ecs_backends
 
-from ops import config as config_mod
 from ops.aws.logs import Pace, Window, format_event, iter_events, write_window
 from ops.checks.capture import run_capture
 from ops.checks.wait import Goal, wait_for
 from ops.errors import CaptureFailed, WaitFailed
 from ops.redact import REDACTED
 from ops.runtime import runtime
-from tests.helpers import API, API_LOGS, CLUSTER, REGION, WORKER, WORKER_LOGS, run_inv, spawn_inv
+from tests.helpers import API, API_LOGS, CLUSTER, REGION, WORKER, WORKER_LOGS, config_with, run_inv, spawn_inv
 
 LINE = re.compile(r"^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}Z \S+ .*$")
 
@@ -115,9 +114,7 @@ def test_capture_end_to_end(seeded: dict[str, Any], moto_env: dict[str, str], tm
 def rt(seeded: Any, moto_env: dict[str, str], monkeypatch: pytest.MonkeyPatch) -> Any:
     for key, value in moto_env.items():
         monkeypatch.setenv(key, value)
-    config = copy.deepcopy(config_mod.DEFAULTS)
-    config["aws"]["profile"] = ""
-    return runtime(config)
+    return runtime(config_with(aws__profile=""))
 
 
 def test_log_reader_pages_and_window(rt: Any, seeded: dict[str, Any]) -> None:

@@ -9,11 +9,11 @@ import signal
 import subprocess
 import time
 from pathlib import Path
+from types import SimpleNamespace
 from typing import Any
 
-import boto3
-
-from tests.helpers import base_env, run_inv, spawn_inv, world_env
+from tests.helpers import REGION, base_env, primary_revision, run_inv, spawn_inv, world_env
+from tests.world.helpers import Cli, client
 
 
 def _read_until(fd: int, pattern: str, timeout: float = 60) -> str:
@@ -61,11 +61,6 @@ def _sandbox(tmp_path: Path, *flags: str) -> tuple[subprocess.Popen[str], list[s
     return proc, lines
 
 
-def _primary(world: Any) -> str:
-    state = world.service_state("sandbox-broker")
-    return [d["taskDefinition"] for d in state["deployments"] if d["status"] == "PRIMARY"][0].rsplit("/", 1)[-1]
-
-
 def test_terminal_prompt_declined_changes_nothing(world: Any, tmp_path: Path) -> None:
     code, screen = _answer_prompt(["rollback.api"], world_env(world, tmp_path), tmp_path, b"no\n", "not confirmed")
     assert code == 1
@@ -75,7 +70,7 @@ def test_terminal_prompt_declined_changes_nothing(world: Any, tmp_path: Path) ->
                             f"{world.account_id}, region eu-central-1, cluster sandbox-broker-cluster? Type 'yes'")
     assert screen.index("diff: sandbox-broker:9 (running now) -> sandbox-broker:8") < question
     assert "not confirmed: nothing was changed" in screen
-    assert _primary(world) == "sandbox-broker:9"
+    assert primary_revision(world) == "sandbox-broker:9"
     assert not (tmp_path / "diagnostics").exists()
 
 
@@ -91,7 +86,7 @@ def test_terminal_prompt_confirmed_runs_with_live_progress(world: Any, tmp_path:
     assert code == 0
     assert "\x1b[2K" in screen  # the wait redraws its progress lines in place on a terminal
     assert "sandbox-broker reached a steady state" in screen
-    assert _primary(world) == "sandbox-broker:8"
+    assert primary_revision(world) == "sandbox-broker:8"
 
 
 def test_sandbox_task_serves_until_interrupted(tmp_path: Path) -> None:
@@ -109,15 +104,14 @@ def test_sandbox_task_serves_until_interrupted(tmp_path: Path) -> None:
         assert '"name": "sandbox-broker-worker"' in status.stdout and '"desired": 0' in status.stdout
         triage = run_inv(["-f", config, "triage", "--json"], env, tmp_path)
         assert '"recommendation": "restart-worker"' in triage.stdout
-        ecs = boto3.client("ecs", endpoint_url=endpoint, region_name="eu-central-1",
-                           aws_access_key_id="any", aws_secret_access_key="thing")
-        assert ecs.list_clusters()["clusterArns"]
+        sandbox = SimpleNamespace(aws_endpoint=endpoint, region=REGION)  # what the helpers need of a World
+        assert client(sandbox, "ecs").list_clusters()["clusterArns"]
         # the AWS CLI's deployment-history commands, answered by `inv sandbox` as ECS answers them
-        cli = dict(env, AWS_DEFAULT_REGION="eu-central-1")
-        listed = _aws(cli, "ecs", "list-service-deployments", "--cluster", "sandbox-broker-cluster",
-                      "--service", "sandbox-broker")
+        cli, where = Cli(sandbox, tmp_path / "cli"), f"--region {REGION} --profile okta-sso"
+        listed = cli.json(f"aws ecs list-service-deployments --cluster sandbox-broker-cluster --service sandbox-broker "
+                          f"{where}")
         revision = listed["serviceDeployments"][0]["targetServiceRevisionArn"]
-        described = _aws(cli, "ecs", "describe-service-revisions", "--service-revision-arns", revision)
+        described = cli.json(f"aws ecs describe-service-revisions --service-revision-arns {revision} {where}")
         assert described["serviceRevisions"][0]["taskDefinition"].endswith("task-definition/sandbox-broker:9")
         assert described["serviceRevisions"][0]["containerImages"][0]["imageDigest"].startswith("sha256:")
     finally:
@@ -126,17 +120,6 @@ def test_sandbox_task_serves_until_interrupted(tmp_path: Path) -> None:
     assert proc.returncode == 0, err
     assert "Traceback" not in err
     assert not Path(config).exists()  # its runtime config (with the token) is removed on exit
-
-
-def _aws(env: dict[str, str], *args: str) -> Any:
-    """The AWS CLI v1 of the venv, JSON output."""
-    import json
-    import sys
-
-    done = subprocess.run([str(Path(sys.executable).with_name("aws")), *args, "--output", "json"], env=env,
-                          capture_output=True, text=True, timeout=60)
-    assert done.returncode == 0, done.stderr
-    return json.loads(done.stdout)
 
 
 def test_sandbox_unknown_scenario(tmp_path: Path) -> None:

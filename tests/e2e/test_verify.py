@@ -26,13 +26,12 @@ from botocore.config import Config
 from moto.core import DEFAULT_ACCOUNT_ID
 from moto.ecs.models import ecs_backends
 
-from ops import config as config_mod
 from ops.checks.junit import write_junit
 from ops.checks.verify import CHECK_NAMES, SKIPPED_DETAIL, VerifyResult, run_checks, token_from_env
-from ops.config import Settings
+from ops.config import Settings, load
 from ops.errors import NotFound
 from ops.http import make_session
-from tests.helpers import API, CLUSTER, REGION, ROOT, WORKER, InvResult, run_inv
+from tests.helpers import API, CLUSTER, REGION, ROOT, WORKER, InvResult, base_env, config_with, run_inv
 
 TOKEN_ENV = "SANDBOX_BROKER_API_TOKEN"
 HEALTHY = {"status": "healthy", "timestamp": "2025-01-01T00:00:00Z"}
@@ -55,12 +54,10 @@ def verify_moto(moto_endpoint: str) -> str:
 
 
 @pytest.fixture
-def ecs(verify_moto: str) -> Any:
+def ecs(verify_moto: str, aws_clients: dict[str, Any]) -> Any:
     """A fresh cluster with both services steady: API 2/2 on revision 1, worker 1/1."""
     requests.post(f"{verify_moto}/moto-api/reset", timeout=5).raise_for_status()
-    client = boto3.client(
-        "ecs", region_name=REGION, endpoint_url=verify_moto, aws_access_key_id="testing", aws_secret_access_key="testing"
-    )
+    client = aws_clients["ecs"]
     client.create_cluster(clusterName=CLUSTER)
     for family in (API, WORKER):
         client.register_task_definition(family=family, containerDefinitions=[{"name": family, "image": "busybox", "memory": 64}])
@@ -161,10 +158,7 @@ def broker() -> Iterator[Broker]:
 
 
 def settings_for(url: str, timeout: float = 5) -> Settings:
-    config = json.loads(json.dumps(config_mod.DEFAULTS))
-    config["aws"]["profile"] = None
-    config["api"].update(url=url, timeout=timeout)
-    return config_mod.load(config)
+    return load(config_with(aws__profile=None, api__url=url, api__timeout=timeout))
 
 
 def verify(broker: Broker, ecs: Any, token: str | None = "", allocate: bool = True, timeout: float = 5) -> VerifyResult:
@@ -422,25 +416,17 @@ def test_junit_creates_parent_folders(broker: Broker, ecs: Any, tmp_path: Path) 
 # --- end to end: `inv verify` as a subprocess ----------------------------------------------
 
 
-def inv_verify(verify_moto: str, broker: Broker, *args: str, token: str | None = "") -> InvResult:
-    env = {k: v for k, v in os.environ.items() if not k.startswith(("AWS_", "INVOKE_")) and k != TOKEN_ENV}
-    env.update(
-        AWS_ENDPOINT_URL=verify_moto,
-        AWS_ACCESS_KEY_ID="testing",
-        AWS_SECRET_ACCESS_KEY="testing",
-        AWS_CONFIG_FILE=os.devnull,
-        AWS_SHARED_CREDENTIALS_FILE=os.devnull,
-        AWS_EC2_METADATA_DISABLED="true",
-        INVOKE_AWS_PROFILE="",
-        INVOKE_API_URL=broker.url,
-    )
+def inv_verify(moto_env: dict[str, str], broker: Broker, *args: str, token: str | None = "") -> InvResult:
+    """`inv verify ARGS` against the moto server (tests/conftest.py ``moto_env``) and ``broker``."""
+    env = dict(moto_env, INVOKE_API_URL=broker.url)
+    assert TOKEN_ENV not in env  # base_env leaves no inherited token
     if token is not None:
         env[TOKEN_ENV] = broker.token if token == "" else token
     return run_inv(["verify", *args], env, ROOT, timeout=60)
 
 
-def test_inv_verify_passes(verify_moto: str, broker: Broker, ecs: Any) -> None:
-    done = inv_verify(verify_moto, broker)
+def test_inv_verify_passes(moto_env: dict[str, str], broker: Broker, ecs: Any) -> None:
+    done = inv_verify(moto_env, broker)
     assert done.code == 0, done.stderr
     lines = done.stdout.strip().splitlines()
     assert lines[-1].startswith("OK")
@@ -451,11 +437,11 @@ def test_inv_verify_passes(verify_moto: str, broker: Broker, ecs: Any) -> None:
     assert broker.posts()[0]["Authorization"] == f"Bearer {broker.token}"
 
 
-def test_inv_verify_json_junit_failing(verify_moto: str, broker: Broker, ecs: Any, tmp_path: Path) -> None:
+def test_inv_verify_json_junit_failing(moto_env: dict[str, str], broker: Broker, ecs: Any, tmp_path: Path) -> None:
     broker.metrics = (200, "pool_available 3\n")
     broker.echo_auth = True
     junit = tmp_path / "reports" / "verify.xml"
-    done = inv_verify(verify_moto, broker, "--json", "--junit", str(junit))
+    done = inv_verify(moto_env, broker, "--json", "--junit", str(junit))
     assert done.code == 1
     document = json.loads(done.stdout)  # the whole stdout is the one JSON document
     assert document["ok"] is False
@@ -469,16 +455,16 @@ def test_inv_verify_json_junit_failing(verify_moto: str, broker: Broker, ecs: An
         assert broker.token not in text
 
 
-def test_inv_verify_no_allocate_needs_no_token(verify_moto: str, broker: Broker, ecs: Any) -> None:
-    done = inv_verify(verify_moto, broker, "--no-allocate", "--json", token=None)
+def test_inv_verify_no_allocate_needs_no_token(moto_env: dict[str, str], broker: Broker, ecs: Any) -> None:
+    done = inv_verify(moto_env, broker, "--no-allocate", "--json", token=None)
     assert done.code == 0, done.stderr
     checks = {c["name"]: c for c in json.loads(done.stdout)["checks"]}
     assert checks["allocate"] == {"name": "allocate", "ok": True, "detail": SKIPPED_DETAIL}
     assert broker.posts() == []
 
 
-def test_inv_verify_missing_token(verify_moto: str, broker: Broker, ecs: Any) -> None:
-    done = inv_verify(verify_moto, broker, token=None)
+def test_inv_verify_missing_token(moto_env: dict[str, str], broker: Broker, ecs: Any) -> None:
+    done = inv_verify(moto_env, broker, token=None)
     assert done.code == 1
     row = next(line for line in done.stdout.splitlines() if line.startswith("allocate"))
     assert "FAIL" in row and TOKEN_ENV in row
@@ -486,29 +472,29 @@ def test_inv_verify_missing_token(verify_moto: str, broker: Broker, ecs: Any) ->
     assert broker.posts() == []
 
 
-def test_inv_verify_unhealthy_service_table(verify_moto: str, broker: Broker, ecs: Any) -> None:
+def test_inv_verify_unhealthy_service_table(moto_env: dict[str, str], broker: Broker, ecs: Any) -> None:
     set_service(API, [("PRIMARY", 2, 1), ("ACTIVE", 2, 2)])
     broker.health = (503, '{"status": "unhealthy"}')
-    done = inv_verify(verify_moto, broker)
+    done = inv_verify(moto_env, broker)
     assert done.code == 1
     assert done.stdout.strip().splitlines()[-1] == "FAILED: 2 of 5 checks failed (healthz, api-service)"
     assert "error:" not in done.stdout and "error: verification failed" in done.stderr
 
 
-def test_inv_verify_help_names_the_flags() -> None:
-    done = run_inv(["--help", "verify"], dict(os.environ), ROOT, timeout=30)
+def test_inv_verify_help_names_the_flags(tmp_path: Path) -> None:
+    done = run_inv(["--help", "verify"], base_env(tmp_path), ROOT, timeout=30)
     assert done.code == 0
     for flag in ("--[no-]allocate", "--json", "--junit"):
         assert flag in done.stdout
     assert "Post-Rollback Verification: health, both services, allocation, metrics." in done.stdout
 
 
-def test_inv_verify_junit_through_dev_null_and_bad_names(verify_moto: str, broker: Broker, ecs: Any, tmp_path: Path) -> None:
-    done = inv_verify(verify_moto, broker, "--junit", os.devnull)
+def test_inv_verify_junit_through_dev_null_and_bad_names(moto_env: dict[str, str], broker: Broker, ecs: Any, tmp_path: Path) -> None:
+    done = inv_verify(moto_env, broker, "--junit", os.devnull)
     assert done.code == 0, done.stderr
     assert Path(os.devnull).is_char_device()  # written through, never replaced by a file
     posted = len(broker.posts())
     for bad, words in (("", "--junit needs a file name"), (str(tmp_path), "is a folder")):
-        result = inv_verify(verify_moto, broker, "--junit", bad)
+        result = inv_verify(moto_env, broker, "--junit", bad)
         assert result.code == 2 and words in result.stderr and "Traceback" not in result.stderr
         assert len(broker.posts()) == posted  # refused before any check ran

@@ -6,15 +6,13 @@ import gc
 import subprocess
 import sys
 import threading
-from pathlib import Path
 
 import pytest
 
 from ops import collector
 from ops.aws.session import connect
 from ops.config import AwsSettings
-
-ROOT = Path(__file__).resolve().parents[2]
+from tests.helpers import ROOT
 
 
 @pytest.fixture
