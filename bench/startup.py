@@ -32,6 +32,9 @@ CLIENTS = "import botocore.session as b; s = b.Session(); [s.create_client(n, re
 # all of it frozen after, and frozen again at exit
 COLLECTED = (f"import sys; sys.path.insert(0, {str(ROOT)!r}); from ops import collector; collector.quick_exit()\n"
              "with collector.building():\n    " + CLIENTS.format(names="['ecs', 'sts', 'ssm']"))
+# and what ops.aws.session.connect adds: the data loader that looks into the toolkit's service folders only
+LOADED = COLLECTED.replace("s = b.Session(); ", "s = b.Session(); from ops.aws import loader, actions; "
+                                               "loader.install(s, actions.CLIENTS); ")
 FLOOR = [
     ("python -c pass (interpreter)", [sys.executable, "-c", "pass"]),
     ("python: import botocore.session", [sys.executable, "-c", "import botocore.session"]),
@@ -40,6 +43,7 @@ FLOOR = [
     ("  the same, ended by os._exit (no interpreter teardown)",
      [sys.executable, "-c", CLIENTS.format(names="['ecs', 'sts', 'ssm']") + "; import os; os._exit(0)"]),
     ("  the same, with ops.collector (paused while building, frozen after and at exit)", [sys.executable, "-c", COLLECTED]),
+    ("  + ops.aws.loader (botocore's models for the toolkit's services only)", [sys.executable, "-c", LOADED]),
     ("inv --list (invoke + tasks.py)", [INV, "-r", str(ROOT), "--list"]),
     ("aws --version (the CLI's start-up)", [str(Path(sys.executable).parent / "aws"), "--version"]),
 ]

@@ -80,3 +80,5 @@ ACTIONS: tuple[Action, ...] = (
 # before it runs.
 ALLOWED: frozenset[tuple[str, str]] = frozenset((a.client, a.operation) for a in ACTIONS if a.changes)
 KNOWN: frozenset[tuple[str, str]] = frozenset((a.client, a.operation) for a in ACTIONS)
+# the botocore services the toolkit builds clients for (``ops.aws.loader`` knows no others)
+CLIENTS: frozenset[str] = frozenset(a.client for a in ACTIONS)

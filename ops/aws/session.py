@@ -26,6 +26,7 @@ from botocore.exceptions import (
 )
 
 from ops import collector
+from ops.aws.actions import CLIENTS
 from ops.config import AwsSettings
 from ops.errors import AccessDenied, CredentialsError, NotFound, OperationFailed, ToolkitError
 
@@ -105,7 +106,10 @@ def connect(settings: AwsSettings) -> Aws:
     with collector.building():
         import botocore.session
 
+        from ops.aws import loader
+
         session = botocore.session.Session(profile=settings.profile)
+        loader.install(session, CLIENTS)
     if settings.profile and settings.profile not in session.available_profiles:
         raise translate(ProfileNotFound(profile=settings.profile), settings.profile)
     return Aws(settings=settings, session=session)
