@@ -18,11 +18,10 @@ CREDENTIAL_CLIENTS = frozenset({"sts", "sso", "sso-oidc", "signin"})
 
 class ToolkitLoader(Loader):
     """``Loader`` as botocore builds it, except ``list_available_services``: botocore's answers it by
-    looking into every service folder it ships (~420 of them, ~850 ``listdir`` and ~1,700 ``stat`` calls,
-    ~30 ms of every task that calls AWS) only to check a name; this one looks into the given services alone
-    (the toolkit's and ``CREDENTIAL_CLIENTS``), by the same rule (a service is available for a type when one
-    of its API versions has that file). A client for any other service is refused with botocore's own
-    ``UnknownServiceError``."""
+    looking into every service folder it ships (~420 of them: ~30 ms of every task that calls AWS) only
+    to check a name; this one looks into the given services alone (the toolkit's and ``CREDENTIAL_CLIENTS``),
+    by the same rule (a service is available for a type when one of its API versions has that file). A client
+    for any other service is refused with botocore's own ``UnknownServiceError``."""
 
     def __init__(self, services: Iterable[str], extra_search_paths: list[str] | None = None) -> None:
         super().__init__(extra_search_paths=extra_search_paths)
@@ -39,12 +38,15 @@ class ToolkitLoader(Loader):
         return any(self.file_loader.exists(os.path.join(folder, version, type_name)) for version in os.listdir(folder))
 
 
-def install(session: "botocore.session.Session", services: Iterable[str]) -> ToolkitLoader:
-    """Give ``session`` a ``ToolkitLoader`` for ``services`` and botocore's ``CREDENTIAL_CLIENTS`` before it
-    builds any client, with the search path botocore's own would have (``AWS_DATA_PATH`` / ``data_path``
-    first, then ~/.aws/models and botocore's)."""
-    data_path = session.get_config_variable("data_path")
-    extra = [os.path.expanduser(os.path.expandvars(p)) for p in data_path.split(os.pathsep)] if data_path else None
-    loader = ToolkitLoader({*services, *CREDENTIAL_CLIENTS}, extra_search_paths=extra)
-    session.register_component("data_loader", loader)
-    return loader
+def install(session: "botocore.session.Session", services: Iterable[str]) -> None:
+    """Give ``session`` a ``ToolkitLoader`` for ``services`` and botocore's ``CREDENTIAL_CLIENTS``, built when
+    the session first needs it, as botocore builds its own, with the search path that one would have
+    (``AWS_DATA_PATH`` / ``data_path`` first, then ~/.aws/models and botocore's)."""
+    known = {*services, *CREDENTIAL_CLIENTS}
+
+    def build() -> ToolkitLoader:
+        data_path = session.get_config_variable("data_path")
+        extra = [os.path.expanduser(os.path.expandvars(p)) for p in data_path.split(os.pathsep)] if data_path else None
+        return ToolkitLoader(known, extra_search_paths=extra)
+
+    session.lazy_register_component("data_loader", build)

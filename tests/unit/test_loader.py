@@ -9,7 +9,7 @@ from pathlib import Path
 
 import botocore
 import pytest
-from botocore.exceptions import UnknownServiceError
+from botocore.exceptions import ProfileNotFound, UnknownServiceError
 from botocore.loaders import Loader
 
 from ops.aws.actions import ACTIONS, CLIENTS
@@ -33,7 +33,7 @@ def test_every_client_botocores_own_credential_providers_build_is_known() -> Non
     # read from botocore's source (pinned), so an upgrade that adds one fails here, not in an on-call's login
     pattern = re.compile(r"(?:_client_creator|create_nested_client)\(\s*(?:self\._session,\s*)?['\"]([a-z0-9-]+)['\"]")
     root = Path(botocore.__file__).parent
-    built = {name for source in root.glob("*.py") if source.name != "stub.py"
+    built = {name for source in root.rglob("*.py") if source.name != "stub.py"
              for name in pattern.findall(source.read_text(encoding="utf-8"))}
     assert "sso" in built and "sts" in built, "the pattern no longer finds botocore's credential clients"
     assert built <= CREDENTIAL_CLIENTS
@@ -78,3 +78,12 @@ def test_aws_data_path_comes_first_as_with_botocores_own_loader(tmp_path: Path, 
     assert hasattr(aws.client("sts"), "get_caller_identity_probe")
     assert aws.session.get_component("data_loader").search_paths[:2] == [str(tmp_path / "nowhere"),
                                                                           str(tmp_path / "models")]
+
+
+def test_the_loader_is_built_when_the_first_client_is_as_botocore_builds_its_own(monkeypatch: pytest.MonkeyPatch) -> None:
+    # building it reads the profile's config (data_path): a profile missing from the AWS config is botocore's
+    # error at the first client, as without the loader, not in connect()
+    monkeypatch.setenv("AWS_PROFILE", "not-in-the-config")
+    aws = connect(SETTINGS)
+    with pytest.raises(ProfileNotFound):
+        aws.client("ecs")
