@@ -5,6 +5,7 @@ is a real HTTP server on 127.0.0.1, and end-to-end paths run `inv` as a subproce
 """
 from __future__ import annotations
 
+import socket
 from pathlib import Path
 from typing import Any, Iterator
 
@@ -14,6 +15,34 @@ import requests
 from moto.server import ThreadedMotoServer
 
 from tests.helpers import API, API_LOGS, CLUSTER, REGION, WORKER, WORKER_LOGS, base_env
+
+LOOPBACK = {"127.0.0.1", "::1", "localhost"}
+_OFF_LOOPBACK: list[object] = []  # addresses this process tried to reach elsewhere
+
+
+@pytest.fixture(scope="session", autouse=True)
+def loopback_only() -> Iterator[None]:
+    """Tests talk to 127.0.0.1 only: a connect from this process to any other address is refused, and the
+    test that made it fails (an in-process botocore without keys would otherwise ask the instance metadata
+    service, 169.254.169.254). ``inv`` subprocesses get keys and AWS_EC2_METADATA_DISABLED from their env."""
+    real = socket.socket.connect
+
+    def connect(self: socket.socket, address: Any) -> None:
+        if isinstance(address, tuple) and address[0] not in LOOPBACK:
+            _OFF_LOOPBACK.append(address)
+            raise ConnectionRefusedError(f"tests connect only to 127.0.0.1, not {address}")
+        return real(self, address)
+
+    socket.socket.connect = connect  # type: ignore[method-assign]
+    yield
+    socket.socket.connect = real  # type: ignore[method-assign]
+
+
+@pytest.fixture(autouse=True)
+def no_traffic_off_loopback(loopback_only: None) -> Iterator[None]:
+    before = len(_OFF_LOOPBACK)
+    yield
+    assert _OFF_LOOPBACK[before:] == [], "the test tried to reach an address other than 127.0.0.1"
 
 
 @pytest.fixture(scope="session")
