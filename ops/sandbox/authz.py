@@ -2,7 +2,9 @@
 
 A request signed with a moto-issued assumed-role key (the on-call session) is evaluated against
 its role's policies before moto sees it: the action is the SigV4 credential scope's service plus
-the operation (``ecs:UpdateService``), the resources come from ``resources.resources_of``. Any
+the operation (``ecs:UpdateService``), the resources and condition context come from
+``resources.resources_of`` / ``context_of``, and the actions the request implies (RegisterTaskDefinition's
+``iam:PassRole`` and tag-on-create ``ecs:TagResource``) from ``implied_of``. Any
 other key (``testing``, the AWS CLI's profile keys, unsigned requests) keeps full access: the
 sandbox's endpoint accepts any credentials. Denials answer as AWS does for the protocol: JSON
 ``AccessDeniedException`` (400), query ``AccessDenied`` (403).
@@ -16,7 +18,7 @@ from typing import Any
 from .faults import WsgiApp
 from .iam import WorldIam
 from .policy import Evaluation, SourcePolicy, evaluate
-from .resources import resources_of
+from .resources import context_of, implied_of, resources_of
 from .wire import Answer, AwsError, Request, json_error, read_request, xml_error
 
 Handler = Callable[[Request], Answer]
@@ -57,10 +59,13 @@ class Gate:
         session_arn, role_arn = caller
         policies = self._policies(role_arn)
         account = session_arn.split(":")[4]
-        for resource in resources_of(request, account):
-            evaluation = evaluate(policies, action, resource)
-            if not evaluation.allowed:
-                return denied(request, session_arn, evaluation)
+        asked = [(action, resources_of(request, account), context_of(request, account)),
+                 *implied_of(request, account)]
+        for name, resources, context in asked:
+            for resource in resources:
+                evaluation = evaluate(policies, name, resource, context)
+                if not evaluation.allowed:
+                    return denied(request, session_arn, evaluation)
         return None
 
     def _policies(self, role_arn: str) -> list[SourcePolicy]:

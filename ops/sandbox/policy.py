@@ -3,19 +3,20 @@
 The rules AWS documents for one account's identity-based policies: a request is allowed when a
 statement allows it and none denies it (an explicit Deny always wins); otherwise it is implicitly
 denied. Actions match case-insensitively, resources case-sensitively, both with ``*`` and ``?``.
-Not modelled: condition evaluation (a statement with a ``Condition`` never applies and its keys
-are reported as missing context values, as AWS's simulator does when no context is given), policy
-variables, permissions boundaries, session policies, SCPs and resource-based policies.
+A statement with a ``Condition`` applies when its condition holds for the request's context
+(``ops.sandbox.conditions``); the keys it names that the context lacks are reported as missing
+context values, as AWS's simulator does. Not modelled: policy variables, permissions boundaries,
+session policies, SCPs and resource-based policies.
 """
 
 from __future__ import annotations
 
-import functools
 import json
-import re
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Literal
+
+from .conditions import Context, holds, keys_of, wildcard
 
 Decision = Literal["allowed", "explicitDeny", "implicitDeny"]
 
@@ -65,8 +66,11 @@ class Evaluation:
         return self.decision == "allowed"
 
 
-def evaluate(policies: Iterable[SourcePolicy], action: str, resource: str = "*") -> Evaluation:
-    """Decide ``action`` (``service:Operation``) on ``resource`` under ``policies``."""
+def evaluate(policies: Iterable[SourcePolicy], action: str, resource: str = "*",
+             context: Context | None = None) -> Evaluation:
+    """Decide ``action`` (``service:Operation``) on ``resource`` under ``policies``, with the request's
+    ``context`` (lower-cased condition keys and their values) for statements with a ``Condition``."""
+    known = context or {}
     allows: list[Match] = []
     denies: list[Match] = []
     missing: list[str] = []
@@ -76,8 +80,9 @@ def evaluate(policies: Iterable[SourcePolicy], action: str, resource: str = "*")
                 continue
             condition = statement.get("Condition")
             if condition:
-                missing += [k for k in _condition_keys(condition) if k not in missing]
-                continue
+                missing += [k for k in keys_of(condition) if k.lower() not in known and k not in missing]
+                if not holds(condition, known):
+                    continue
             effect = statement.get("Effect")
             (denies if effect == "Deny" else allows if effect == "Allow" else []).append(
                 Match(policy, statement))
@@ -108,16 +113,3 @@ def _applies(statement: dict[str, Any], action: str, resource: str) -> bool:
 def _any(patterns: str | Sequence[str], value: str, ignore_case: bool) -> bool:
     items = [patterns] if isinstance(patterns, str) else list(patterns)
     return any(wildcard(p, ignore_case).fullmatch(value) is not None for p in items)
-
-
-@functools.lru_cache(maxsize=4096)
-def wildcard(pattern: str, ignore_case: bool) -> re.Pattern[str]:
-    """IAM's wildcard: ``*`` any run of characters (``/`` and ``:`` too), ``?`` one character."""
-    parts = ("." if c == "?" else ".*" if c == "*" else re.escape(c) for c in pattern)
-    return re.compile("".join(parts), re.IGNORECASE | re.DOTALL if ignore_case else re.DOTALL)
-
-
-def _condition_keys(condition: Any) -> list[str]:
-    if not isinstance(condition, dict):
-        return []
-    return [key for block in condition.values() if isinstance(block, dict) for key in block]

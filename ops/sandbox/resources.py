@@ -1,12 +1,14 @@
-"""Which resource ARNs an AWS request acts on, for IAM evaluation in the world.
+"""Which resource ARNs an AWS request acts on, with which condition context, for IAM evaluation in the world.
 
 Mapped where the request names the resource and the Service Authorization Reference scopes the
-action to it (ECS services, tasks, clusters and service deployments/revisions; ECR repositories;
-CloudWatch Logs log groups and streams; SSM parameters; the principal of SimulatePrincipalPolicy).
-Every other action is evaluated on ``*``: right for actions without resource-level permissions
-(DescribeTaskDefinition, RegisterTaskDefinition, ListTasks by cluster, GetCallerIdentity,
-Application Auto Scaling's targets by namespace), too strict for a policy scoped to a resource
-the world does not map.
+action to it (ECS services, tasks, clusters, task definitions being registered, the resource a tag
+call names, and service deployments/revisions; ECR repositories; CloudWatch Logs log groups and streams; SSM parameters;
+the principal of SimulatePrincipalPolicy). Every other action is evaluated on ``*``: right for
+actions without resource-level permissions (DescribeTaskDefinition, ListTasks by cluster,
+GetCallerIdentity, Application Auto Scaling's targets by namespace), too strict for a policy scoped
+to a resource the world does not map. The context holds the keys the toolkit's policy conditions
+on: ``ecs:cluster``, Application Auto Scaling's ``service-namespace`` and ``scalable-dimension``, and
+for the actions RegisterTaskDefinition implies, ``iam:PassedToService`` and ``ecs:CreateAction``.
 """
 
 from __future__ import annotations
@@ -97,6 +99,12 @@ def _ssm_parameter(params: dict[str, Any], region: str, account: str) -> list[st
     return [f"arn:aws:ssm:{region}:{account}:parameter/{str(n).lstrip('/')}" for n in names if n]
 
 
+def _task_definition(params: dict[str, Any], region: str, account: str) -> list[str]:
+    """The family being registered (its next revision is not known before it is registered)."""
+    family = params.get("family")
+    return [f"arn:aws:ecs:{region}:{account}:task-definition/{family}:*"] if family else []
+
+
 def _principal(params: dict[str, Any], region: str, account: str) -> list[str]:
     return [str(params["PolicySourceArn"])] if params.get("PolicySourceArn") else []
 
@@ -109,6 +117,8 @@ _MAPPERS: dict[str, Mapper] = {
     **{f"ecs:{a}": _ecs_services for a in _ECS_SERVICE_ACTIONS},
     "ecs:DescribeTasks": _ecs_tasks, "ecs:StopTask": _ecs_tasks,
     "ecs:DescribeClusters": _ecs_clusters,
+    "ecs:RegisterTaskDefinition": _task_definition,
+    **{f"ecs:{a}": _listed("resourceArn") for a in ("TagResource", "UntagResource", "ListTagsForResource")},
     "ecs:DescribeServiceDeployments": _listed("serviceDeploymentArns"),
     "ecs:StopServiceDeployment": _listed("serviceDeploymentArn"),
     "ecs:DescribeServiceRevisions": _listed("serviceRevisionArns"),
@@ -119,3 +129,43 @@ _MAPPERS: dict[str, Mapper] = {
                                             "DeleteParameter", "DeleteParameters")},
     "iam:SimulatePrincipalPolicy": _principal,
 }
+
+
+ECS_TASKS = "ecs-tasks.amazonaws.com"
+# ECS actions whose cluster is the default one when the request names none
+_DEFAULT_CLUSTER = {f"ecs:{a}" for a in ("ListTasks", "DescribeTasks", "StopTask", *_ECS_SERVICE_ACTIONS)}
+
+
+def context_of(request: Request, account: str) -> dict[str, list[str]]:
+    """The request's condition keys (lower-cased) and values."""
+    action, params, region = request.iam_action or "", request.params, request.region or "us-east-1"
+    context: dict[str, list[str]] = {}
+    if action.startswith("ecs:") and (params.get("cluster") or action in _DEFAULT_CLUSTER):
+        cluster = str(params.get("cluster") or "default")
+        context["ecs:cluster"] = [cluster if cluster.startswith("arn:")
+                                  else f"arn:aws:ecs:{region}:{account}:cluster/{cluster}"]
+    if action.startswith("application-autoscaling:"):
+        for key, param in (("service-namespace", "ServiceNamespace"), ("scalable-dimension", "ScalableDimension")):
+            if params.get(param):
+                context[f"application-autoscaling:{key}"] = [str(params[param])]
+    return context
+
+
+Implied = tuple[str, list[str], dict[str, list[str]]]  # (action, resources, context)
+
+
+def implied_of(request: Request, account: str) -> list[Implied]:
+    """The other actions a request needs permission for (the Service Authorization Reference's "dependent
+    actions"): RegisterTaskDefinition passes its task and execution roles to ECS tasks, and tags the new
+    revision when it carries tags."""
+    if request.iam_action != "ecs:RegisterTaskDefinition":
+        return []
+    params = request.params
+    found: list[Implied] = []
+    roles = [str(params[k]) for k in ("taskRoleArn", "executionRoleArn") if params.get(k)]
+    if roles:
+        found.append(("iam:PassRole", list(dict.fromkeys(roles)), {"iam:passedtoservice": [ECS_TASKS]}))
+    if params.get("tags"):
+        found.append(("ecs:TagResource", resources_of(request, account),
+                      {"ecs:createaction": ["RegisterTaskDefinition"]}))
+    return found

@@ -23,8 +23,9 @@ def simulate_principal_policy(iam: WorldIam, request: Request) -> Answer:
         policies = iam.policies_of(source) + _input_policies(request)
     except AwsError as error:
         return xml_error(error.code, error.message, error.status)
+    context = _context(request)
     combos = [(a, r) for a in actions for r in resources]
-    page = [evaluate(policies, a, r) for a, r in combos[start:start + size]]
+    page = [evaluate(policies, a, r, context) for a, r in combos[start:start + size]]
     end = start + len(page)
     truncated = end < len(combos)
     results = "".join(_result(e, specific=bool(members(request, "ResourceArns"))) for e in page)
@@ -76,6 +77,18 @@ def _input_policies(request: Request) -> list[SourcePolicy]:
             raise AwsError("InvalidInput",
                            f"PolicyInputList.{index} is not a valid policy document") from None
     return policies
+
+
+def _context(request: Request) -> dict[str, list[str]]:
+    """``ContextEntries``: each entry's key (lower-cased: condition keys are case-insensitive) and values."""
+    found: dict[str, list[str]] = {}
+    prefix = "ContextEntries.member."
+    entries = {k[len(prefix):].split(".", 1)[0] for k in request.multi if k.startswith(prefix)}
+    for entry in sorted(entries, key=lambda e: int(e) if e.isdigit() else 0):
+        name = request.params.get(f"{prefix}{entry}.ContextKeyName")
+        if name:
+            found.setdefault(str(name).lower(), []).extend(members(request, f"{prefix}{entry}.ContextKeyValues"))
+    return found
 
 
 def _fingerprint(request: Request) -> str:

@@ -1,0 +1,110 @@
+"""IAM conditions in the world over HTTP: SimulatePrincipalPolicy's ContextEntries, the context the world
+gives a request it enforces (ecs:cluster, Application Auto Scaling's namespace and dimension), and the
+actions RegisterTaskDefinition implies (iam:PassRole for its roles, ecs:TagResource for its tags)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+from botocore.exceptions import ClientError
+
+from ops.sandbox import World
+from tests.world.helpers import CLUSTER, WORKER_TARGET, client, oncall
+
+
+def cluster_arn(world: World, name: str = CLUSTER) -> str:
+    return f"arn:aws:ecs:{world.region}:{world.account_id}:cluster/{name}"
+
+
+def allow(action: str, resource: Any = "*", **condition: Any) -> dict[str, Any]:
+    statement = {"Effect": "Allow", "Action": action, "Resource": resource}
+    return dict(statement, Condition=condition) if condition else statement
+
+
+def refusal(raised: pytest.ExceptionInfo[ClientError]) -> str:
+    assert raised.value.response["Error"]["Code"] == "AccessDeniedException"
+    return str(raised.value.response["Error"]["Message"])
+
+
+def test_the_simulator_decides_a_conditional_statement_from_the_context_entries(world: World) -> None:
+    world.set_role_policy({"Version": "2012-10-17", "Statement": [
+        allow("ecs:ListTasks", ArnEquals={"ecs:cluster": cluster_arn(world)})]})
+    iam = client(world, "iam")
+
+    def simulate(*entries: dict[str, Any]) -> tuple[str, list[str]]:
+        result = iam.simulate_principal_policy(PolicySourceArn=world.role_arn, ActionNames=["ecs:ListTasks"],
+                                               ContextEntries=list(entries))["EvaluationResults"][0]
+        return result["EvalDecision"], result["MissingContextValues"]
+
+    def cluster(name: str) -> dict[str, Any]:
+        return {"ContextKeyName": "ecs:cluster", "ContextKeyValues": [cluster_arn(world, name)],
+                "ContextKeyType": "string"}
+
+    assert simulate() == ("implicitDeny", ["ecs:cluster"])
+    assert simulate(cluster(CLUSTER)) == ("allowed", [])
+    assert simulate(cluster("another-cluster")) == ("implicitDeny", [])
+
+
+def test_enforcement_takes_ecs_cluster_from_the_request(world: World) -> None:
+    world.set_role_policy({"Version": "2012-10-17", "Statement": [
+        allow("ecs:ListTasks", ArnEquals={"ecs:cluster": cluster_arn(world)})]})
+    ecs = oncall(world, "ecs")
+    assert ecs.list_tasks(cluster=CLUSTER)["taskArns"]
+    assert "taskArns" in ecs.list_tasks(cluster=cluster_arn(world))  # by ARN: the same cluster
+    for other in ({"cluster": "another-cluster"}, {}):  # no cluster named: the default one
+        with pytest.raises(ClientError) as raised:
+            ecs.list_tasks(**other)
+        assert refusal(raised).endswith("on resource: * because no identity-based policy allows the ecs:ListTasks action")
+
+
+def test_register_task_definition_needs_its_family_pass_role_for_its_roles_and_tag_resource_for_its_tags(
+        world: World) -> None:
+    family = f"arn:aws:ecs:{world.region}:{world.account_id}:task-definition/sandbox-broker:*"
+    role = f"arn:aws:iam::{world.account_id}:role/sandbox-broker-task"
+    statements = [allow("ecs:RegisterTaskDefinition", family)]
+    world.set_role_policy({"Version": "2012-10-17", "Statement": statements})
+    ecs = oncall(world, "ecs")
+    container = [{"name": "api", "image": "public.ecr.aws/docker/library/busybox:1.36", "memory": 128}]
+
+    def register(**extra: Any) -> dict[str, Any]:
+        answer: dict[str, Any] = ecs.register_task_definition(family="sandbox-broker", containerDefinitions=container,
+                                                               **extra)
+        return answer
+
+    assert register()["taskDefinition"]["family"] == "sandbox-broker"
+    with pytest.raises(ClientError) as raised:
+        ecs.register_task_definition(family="another-family", containerDefinitions=container)
+    assert "ecs:RegisterTaskDefinition on resource: " in refusal(raised)
+    with pytest.raises(ClientError) as raised:
+        register(taskRoleArn=role)
+    assert f"is not authorized to perform: iam:PassRole on resource: {role}" in refusal(raised)
+    statements.append(allow("iam:PassRole", role, StringEquals={"iam:PassedToService": "lambda.amazonaws.com"}))
+    world.set_role_policy({"Version": "2012-10-17", "Statement": statements})
+    with pytest.raises(ClientError) as raised:  # passing the role to another service is not enough
+        register(taskRoleArn=role)
+    assert "iam:PassRole" in refusal(raised)
+    statements[-1] = allow("iam:PassRole", role, StringEquals={"iam:PassedToService": "ecs-tasks.amazonaws.com"})
+    world.set_role_policy({"Version": "2012-10-17", "Statement": statements})
+    assert register(taskRoleArn=role, executionRoleArn=role)["taskDefinition"]["taskRoleArn"] == role
+    with pytest.raises(ClientError) as raised:
+        register(tags=[{"key": "team", "value": "broker"}])
+    assert f"ecs:TagResource on resource: {family}" in refusal(raised)
+    statements.append(allow("ecs:TagResource", family, StringEquals={"ecs:CreateAction": "RegisterTaskDefinition"}))
+    world.set_role_policy({"Version": "2012-10-17", "Statement": statements})
+    assert register(tags=[{"key": "team", "value": "broker"}])["taskDefinition"]["family"] == "sandbox-broker"
+
+
+def test_application_auto_scaling_conditions_see_the_namespace_and_the_dimension(world: World) -> None:
+    world.set_role_policy({"Version": "2012-10-17", "Statement": [
+        allow("application-autoscaling:RegisterScalableTarget", StringEquals={
+            "application-autoscaling:service-namespace": "ecs",
+            "application-autoscaling:scalable-dimension": "ecs:service:DesiredCount"})]})
+    scaling = oncall(world, "application-autoscaling")
+    scaling.register_scalable_target(ServiceNamespace="ecs", ResourceId=WORKER_TARGET,
+                                     ScalableDimension="ecs:service:DesiredCount", MinCapacity=0, MaxCapacity=4)
+    with pytest.raises(ClientError) as raised:
+        scaling.register_scalable_target(ServiceNamespace="dynamodb", ResourceId="table/orders",
+                                         ScalableDimension="dynamodb:table:ReadCapacityUnits",
+                                         MinCapacity=1, MaxCapacity=4)
+    assert "application-autoscaling:RegisterScalableTarget" in refusal(raised)
