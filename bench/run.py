@@ -9,6 +9,7 @@ Not a test: it prints tables. Network only to 127.0.0.1 (the sandbox World).
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import os
 import sys
 import time
@@ -44,8 +45,14 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--quick", action="store_true", help="small smoke run (< ~2 min)")
     parser.add_argument("--only", default=",".join(SECTIONS), help=f"comma-separated subset of {SECTIONS}")
     parser.add_argument("--poll", type=float, default=1.0, help="the runbook loop's poll interval (watch -n 5)")
+    parser.add_argument("--reps", type=int, default=None,
+                        help="alternating runs of the read-only and start-up sections (default 7; more on a noisy machine)")
     args = parser.parse_args(argv)
     plan = QUICK if args.quick else FULL
+    if args.reps is not None:
+        if args.reps < 1:
+            parser.error("--reps must be 1 or more")
+        plan = dataclasses.replace(plan, reps=args.reps, startup_reps=args.reps)
     only = [s.strip() for s in args.only.split(",") if s.strip()]
     unknown = set(only) - set(SECTIONS)
     if unknown:
