@@ -4,9 +4,10 @@ A block holds operators, an operator holds keys, a key holds values: every opera
 hold (AND), one of a key's values must match (OR; for a negated operator none may: NOR). Condition keys
 are case-insensitive. A key missing from the context fails a positive operator and passes a negated one
 (``StringNotEquals``, ``ArnNotLike``, ...), except ``...IfExists`` (passes) and ``Null`` (tests presence).
-``ForAnyValue:`` / ``ForAllValues:`` compare a multi-valued key's values as sets.
-Modelled: the String, Arn, Numeric and Bool operators, ``Null``, ``...IfExists``, the set prefixes.
-Not modelled (such a condition never holds): Date, IpAddress and Binary operators, policy variables.
+``ForAnyValue:`` / ``ForAllValues:`` compare a multi-valued key's values as sets (a missing key: false /
+true). Modelled: the String, Arn, Numeric and Bool operators, ``Null``, ``...IfExists``, the set prefixes.
+Not modelled: Date, IpAddress and Binary operators (the missing-key rule applies; with the key present
+such a condition never holds) and policy variables (``${...}`` is compared as written).
 """
 
 from __future__ import annotations
@@ -87,16 +88,18 @@ def _key_holds(operator: str, key: str, wanted: Any, context: Context) -> bool:
     present = key.lower() in context
     values = list(context.get(key.lower(), ()))
     qualifier, _, name = operator.rpartition(":")
-    if name == "Null":
-        return all((p.lower() == "true") == (not present) for p in patterns)
+    if qualifier not in ("", "ForAnyValue", "ForAllValues"):
+        return False
+    if name == "Null":  # a key's values: OR, as for any operator
+        return any((p.lower() == "true") == (not present) for p in patterns)
     if_exists = name.endswith("IfExists")
     name = name.removesuffix("IfExists")
-    if not present:
-        return if_exists or name in NEGATED or qualifier == "ForAllValues"
+    negated = name in NEGATED or "Not" in name  # NotIpAddress, DateNotEquals: negated, if not modelled
+    if not present:  # the documented rule, for every operator (modelled or not)
+        return if_exists or qualifier == "ForAllValues" or (qualifier == "" and negated)
     match = POSITIVE.get(NEGATED.get(name, name))
-    if match is None or qualifier not in ("", "ForAnyValue", "ForAllValues"):
-        return False  # an operator the world does not model never holds
-    negated = name in NEGATED
+    if match is None:
+        return False  # with its key present, an operator the world does not model never holds
 
     def fits(value: str) -> bool:
         hit = any(match(value, p) for p in patterns)

@@ -80,7 +80,8 @@ def evaluate(policies: Iterable[SourcePolicy], action: str, resource: str = "*",
                 continue
             condition = statement.get("Condition")
             if condition:
-                missing += [k for k in keys_of(condition) if k.lower() not in known and k not in missing]
+                missing += [k for k in keys_of(condition)
+                            if k.lower() not in known and k.lower() not in {m.lower() for m in missing}]
                 if not holds(condition, known):
                     continue
             effect = statement.get("Effect")

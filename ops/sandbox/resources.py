@@ -133,22 +133,49 @@ _MAPPERS: dict[str, Mapper] = {
 
 ECS_TASKS = "ecs-tasks.amazonaws.com"
 # ECS actions whose cluster is the default one when the request names none
-_DEFAULT_CLUSTER = {f"ecs:{a}" for a in ("ListTasks", "DescribeTasks", "StopTask", *_ECS_SERVICE_ACTIONS)}
+_DEFAULT_CLUSTER = {f"ecs:{a}" for a in ("ListTasks", "DescribeTasks", "StopTask", "ListServices",
+                                         *_ECS_SERVICE_ACTIONS)}
+# ECS ARNs that name their cluster: service/CLUSTER/NAME, task/CLUSTER/ID, service-deployment/CLUSTER/...
+_IN_A_CLUSTER = (":service/", ":task/", ":service-deployment/", ":service-revision/")
 
 
 def context_of(request: Request, account: str) -> dict[str, list[str]]:
     """The request's condition keys (lower-cased) and values."""
-    action, params, region = request.iam_action or "", request.params, request.region or "us-east-1"
+    action, params = request.iam_action or "", request.params
     context: dict[str, list[str]] = {}
-    if action.startswith("ecs:") and (params.get("cluster") or action in _DEFAULT_CLUSTER):
-        cluster = str(params.get("cluster") or "default")
-        context["ecs:cluster"] = [cluster if cluster.startswith("arn:")
-                                  else f"arn:aws:ecs:{region}:{account}:cluster/{cluster}"]
+    if action.startswith("ecs:"):
+        cluster = _cluster_arn(request, account)
+        if cluster:
+            context["ecs:cluster"] = [cluster]
+        context.update(_tag_context(params.get("tags")))
     if action.startswith("application-autoscaling:"):
         for key, param in (("service-namespace", "ServiceNamespace"), ("scalable-dimension", "ScalableDimension")):
             if params.get(param):
                 context[f"application-autoscaling:{key}"] = [str(params[param])]
     return context
+
+
+def _cluster_arn(request: Request, account: str) -> str | None:
+    """The cluster a request names (its ``cluster``, else the one in the ARNs it passes, else the default)."""
+    params, region = request.params, request.region or "us-east-1"
+    named = str(params.get("cluster") or "")
+    if not named:
+        for resource in resources_of(request, account):
+            if any(kind in resource for kind in _IN_A_CLUSTER) and resource.count("/") >= 2:
+                prefix, rest = resource.split("/", 1)
+                return f"{prefix.rsplit(':', 1)[0]}:cluster/{rest.split('/', 1)[0]}"
+        if (request.iam_action or "") not in _DEFAULT_CLUSTER:
+            return None
+        named = "default"
+    return named if named.startswith("arn:") else f"arn:aws:ecs:{region}:{account}:cluster/{named}"
+
+
+def _tag_context(tags: Any) -> dict[str, list[str]]:
+    """``aws:TagKeys`` and ``aws:RequestTag/KEY`` of the tags a request passes (ECS's ``[{key, value}]``)."""
+    pairs = [(str(t.get("key")), str(t.get("value", ""))) for t in tags or [] if isinstance(t, dict) and t.get("key")]
+    if not pairs:
+        return {}
+    return {"aws:tagkeys": [k for k, _ in pairs], **{f"aws:requesttag/{k.lower()}": [v] for k, v in pairs}}
 
 
 Implied = tuple[str, list[str], dict[str, list[str]]]  # (action, resources, context)
@@ -162,10 +189,15 @@ def implied_of(request: Request, account: str) -> list[Implied]:
         return []
     params = request.params
     found: list[Implied] = []
-    roles = [str(params[k]) for k in ("taskRoleArn", "executionRoleArn") if params.get(k)]
+    roles = [_role_arn(str(params[k]), account) for k in ("taskRoleArn", "executionRoleArn") if params.get(k)]
     if roles:
         found.append(("iam:PassRole", list(dict.fromkeys(roles)), {"iam:passedtoservice": [ECS_TASKS]}))
     if params.get("tags"):
         found.append(("ecs:TagResource", resources_of(request, account),
-                      {"ecs:createaction": ["RegisterTaskDefinition"]}))
+                      {"ecs:createaction": ["RegisterTaskDefinition"], **context_of(request, account)}))
     return found
+
+
+def _role_arn(role: str, account: str) -> str:
+    """A task's role as ECS takes it: an ARN, or a name in the caller's account."""
+    return role if role.startswith("arn:") else f"arn:aws:iam::{account}:role/{role}"

@@ -92,10 +92,11 @@ def _context(request: Request) -> dict[str, list[str]]:
 
 
 def _fingerprint(request: Request) -> str:
-    """Ties a marker to the question it continues (principal, actions, resources, policies)."""
+    """Ties a marker to the question it continues (principal, actions, resources, policies, context)."""
+    context = [f"{k}={','.join(v)}" for k, v in sorted(_context(request).items())]
     parts: Sequence[str] = [request.params.get("PolicySourceArn", ""),
                             *members(request, "ActionNames"), "|", *members(request, "ResourceArns"),
-                            "|", *members(request, "PolicyInputList")]
+                            "|", *members(request, "PolicyInputList"), "|", *context]
     return hashlib.sha256("\n".join(parts).encode()).hexdigest()[:16]
 
 

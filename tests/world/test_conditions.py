@@ -50,7 +50,10 @@ def test_operators(condition: dict[str, Any], context: dict[str, list[str]], exp
     ("StringNotEquals", True), ("StringNotLike", True), ("ArnNotLike", True),  # ... and passes a negated one
     ("StringEqualsIfExists", True), ("ArnLikeIfExists", True),  # IfExists: no key, no test
     ("ForAnyValue:StringEquals", False), ("ForAllValues:StringEquals", True),
-    ("DateGreaterThan", False), ("IpAddress", False),  # operators the world does not model never hold
+    ("ForAnyValue:StringNotEquals", False), ("ForAllValues:StringNotEquals", True),  # an empty set, negated or not
+    ("DateGreaterThan", False), ("IpAddress", False),  # not modelled, but the missing-key rule is AWS's
+    ("NotIpAddress", True), ("DateLessThanIfExists", True),
+    ("Unknown:StringEquals", False), ("Unknown:StringNotEquals", False),  # not a set operator
 ])
 def test_a_key_missing_from_the_context(operator: str, expected: bool) -> None:
     assert holds({operator: {"k": "1"}}, {}) is expected
@@ -59,6 +62,13 @@ def test_a_key_missing_from_the_context(operator: str, expected: bool) -> None:
 def test_null_tests_whether_the_key_is_there() -> None:
     assert holds({"Null": {"k": "true"}}, {}) and not holds({"Null": {"k": "true"}}, {"k": ["v"]})
     assert holds({"Null": {"k": "false"}}, {"k": ["v"]}) and not holds({"Null": {"k": "false"}}, {})
+    assert holds({"Null": {"k": ["true", "false"]}}, {}) and holds({"Null": {"k": ["true", "false"]}}, {"k": ["v"]})
+
+
+def test_an_operator_the_world_does_not_model_never_holds_with_its_key_present() -> None:
+    assert not holds({"NotIpAddress": {"aws:SourceIp": "10.0.0.0/8"}}, {"aws:sourceip": ["192.0.2.1"]})
+    assert not holds({"DateGreaterThan": {"aws:CurrentTime": "2020-01-01T00:00:00Z"}},
+                     {"aws:currenttime": ["2026-12-01T00:00:00Z"]})
 
 
 def test_every_operator_and_every_key_must_hold() -> None:

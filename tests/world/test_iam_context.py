@@ -10,7 +10,7 @@ import pytest
 from botocore.exceptions import ClientError
 
 from ops.sandbox import World
-from tests.world.helpers import CLUSTER, WORKER_TARGET, client, oncall
+from tests.world.helpers import API, CLUSTER, WORKER_TARGET, client, oncall
 
 
 def cluster_arn(world: World, name: str = CLUSTER) -> str:
@@ -48,14 +48,22 @@ def test_the_simulator_decides_a_conditional_statement_from_the_context_entries(
 
 def test_enforcement_takes_ecs_cluster_from_the_request(world: World) -> None:
     world.set_role_policy({"Version": "2012-10-17", "Statement": [
-        allow("ecs:ListTasks", ArnEquals={"ecs:cluster": cluster_arn(world)})]})
+        allow("ecs:ListTasks", ArnEquals={"ecs:cluster": [cluster_arn(world), cluster_arn(world, "default")]}),
+        allow("ecs:ListServiceDeployments", ArnEquals={"ecs:cluster": cluster_arn(world)}),
+        allow("ecs:DescribeServiceDeployments", ArnEquals={"ecs:cluster": cluster_arn(world)})]})
     ecs = oncall(world, "ecs")
     assert ecs.list_tasks(cluster=CLUSTER)["taskArns"]
     assert "taskArns" in ecs.list_tasks(cluster=cluster_arn(world))  # by ARN: the same cluster
-    for other in ({"cluster": "another-cluster"}, {}):  # no cluster named: the default one
-        with pytest.raises(ClientError) as raised:
-            ecs.list_tasks(**other)
-        assert refusal(raised).endswith("on resource: * because no identity-based policy allows the ecs:ListTasks action")
+    with pytest.raises(ClientError) as raised:  # no cluster named: the default one, which the policy allows too
+        ecs.list_tasks()
+    assert raised.value.response["Error"]["Code"] == "ClusterNotFoundException"  # past IAM: the world has none
+    with pytest.raises(ClientError) as raised:
+        ecs.list_tasks(cluster="another-cluster")
+    assert refusal(raised).endswith("on resource: * because no identity-based policy allows the ecs:ListTasks action")
+    # a service deployment's ARN names its cluster: the condition sees it without a cluster parameter
+    arns = [d["serviceDeploymentArn"] for d in ecs.list_service_deployments(cluster=CLUSTER, service=API)[
+        "serviceDeployments"]]
+    assert ecs.describe_service_deployments(serviceDeploymentArns=arns[:1])["serviceDeployments"]
 
 
 def test_register_task_definition_needs_its_family_pass_role_for_its_roles_and_tag_resource_for_its_tags(
@@ -75,7 +83,8 @@ def test_register_task_definition_needs_its_family_pass_role_for_its_roles_and_t
     assert register()["taskDefinition"]["family"] == "sandbox-broker"
     with pytest.raises(ClientError) as raised:
         ecs.register_task_definition(family="another-family", containerDefinitions=container)
-    assert "ecs:RegisterTaskDefinition on resource: " in refusal(raised)
+    assert (f"ecs:RegisterTaskDefinition on resource: arn:aws:ecs:{world.region}:{world.account_id}:"
+            "task-definition/another-family:* because") in refusal(raised)
     with pytest.raises(ClientError) as raised:
         register(taskRoleArn=role)
     assert f"is not authorized to perform: iam:PassRole on resource: {role}" in refusal(raised)
@@ -87,12 +96,17 @@ def test_register_task_definition_needs_its_family_pass_role_for_its_roles_and_t
     statements[-1] = allow("iam:PassRole", role, StringEquals={"iam:PassedToService": "ecs-tasks.amazonaws.com"})
     world.set_role_policy({"Version": "2012-10-17", "Statement": statements})
     assert register(taskRoleArn=role, executionRoleArn=role)["taskDefinition"]["taskRoleArn"] == role
+    assert register(taskRoleArn="sandbox-broker-task")["taskDefinition"]  # a role by name: the same role
     with pytest.raises(ClientError) as raised:
         register(tags=[{"key": "team", "value": "broker"}])
     assert f"ecs:TagResource on resource: {family}" in refusal(raised)
-    statements.append(allow("ecs:TagResource", family, StringEquals={"ecs:CreateAction": "RegisterTaskDefinition"}))
+    statements.append(allow("ecs:TagResource", family, StringEquals={"ecs:CreateAction": "RegisterTaskDefinition"},
+                            **{"ForAllValues:StringEquals": {"aws:TagKeys": ["team"]}}))
     world.set_role_policy({"Version": "2012-10-17", "Statement": statements})
     assert register(tags=[{"key": "team", "value": "broker"}])["taskDefinition"]["family"] == "sandbox-broker"
+    with pytest.raises(ClientError) as raised:  # a tag key the condition does not allow
+        register(tags=[{"key": "team", "value": "broker"}, {"key": "owner", "value": "me"}])
+    assert f"ecs:TagResource on resource: {family}" in refusal(raised)
 
 
 def test_application_auto_scaling_conditions_see_the_namespace_and_the_dimension(world: World) -> None:
