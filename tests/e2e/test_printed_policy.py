@@ -7,7 +7,24 @@ import json
 from pathlib import Path
 from typing import Any
 
-from tests.helpers import WORKER, run_inv, service_changes, world_env
+from tests.helpers import API, CLUSTER, WORKER, run_inv, service_changes, world_env
+from tests.world.helpers import client, wait_for
+
+TAGS = [{"key": "team", "value": "broker"}]
+
+
+def with_roles_and_tags(world: Any) -> str:
+    """The API on a revision with a task role, an execution role and tags (the seeded ones have none), so
+    Option 2's copy passes the roles (iam:PassRole) and tags the copy (ecs:TagResource); its role ARN."""
+    ecs, role = client(world, "ecs"), f"arn:aws:iam::{world.account_id}:role/sandbox-broker-task"
+    current = ecs.describe_services(cluster=CLUSTER, services=[API])["services"][0]["taskDefinition"]
+    source = ecs.describe_task_definition(taskDefinition=current)["taskDefinition"]
+    kept = {k: source[k] for k in ("family", "containerDefinitions", "cpu", "memory", "networkMode",
+                                   "requiresCompatibilities") if k in source}
+    copy = ecs.register_task_definition(**kept, taskRoleArn=role, executionRoleArn=role, tags=TAGS)
+    ecs.update_service(cluster=CLUSTER, service=API, taskDefinition=copy["taskDefinition"]["taskDefinitionArn"])
+    wait_for(lambda: len(world.service_state(API)["deployments"]) == 1, timeout=30)
+    return role
 
 
 def printed_policy(world: Any, tmp_path: Path) -> dict[str, Any]:
@@ -19,7 +36,10 @@ def printed_policy(world: Any, tmp_path: Path) -> dict[str, Any]:
 
 def test_the_printed_policy_passes_preflight_and_the_rollbacks_run_under_it(world_factory: Any, tmp_path: Path) -> None:
     world = world_factory("worker-stopped")  # the API is fine, the worker at 0: it starts and stops again
-    world.set_role_policy(printed_policy(world, tmp_path))
+    role = with_roles_and_tags(world)
+    policy = printed_policy(world, tmp_path)
+    assert role in json.dumps(policy)  # iam:PassRole on the roles the API's task definition names
+    world.set_role_policy(policy)
     env = world_env(world, tmp_path)
     preflight = run_inv(["preflight", "--json"], env, tmp_path)
     checks = {c["name"]: c for c in json.loads(preflight.stdout)["checks"]}
@@ -30,11 +50,31 @@ def test_the_printed_policy_passes_preflight_and_the_rollbacks_run_under_it(worl
     for args in (["worker.start", "--yes"], ["worker.stop", "--yes"]):
         result = run_inv(args, env, tmp_path)
         assert result.code == 0, result.stdout + result.stderr
-        assert "AccessDenied" not in result.stdout + result.stderr
     assert world.service_state(WORKER)["desired"] == 0
     good = f"{world.account_id}.dkr.ecr.{world.region}.amazonaws.com/sandbox-broker-api@{world.digest_of(8)}"
     result = run_inv(["rollback.image", "--yes", "--image", good], env, tmp_path)
     assert result.code == 0, result.stdout + result.stderr
+    copied = client(world, "ecs").describe_task_definition(taskDefinition=world.service_state(API)["taskDefinition"],
+                                                           include=["TAGS"])
+    assert copied["taskDefinition"]["taskRoleArn"] == role and copied["tags"] == TAGS
+
+
+def test_without_pass_role_option_2_is_refused_before_it_changes_anything(world_factory: Any, tmp_path: Path) -> None:
+    world = world_factory("worker-stopped")
+    with_roles_and_tags(world)
+    policy = printed_policy(world, tmp_path)
+    policy["Statement"] = [s for s in policy["Statement"] if "iam:PassRole" not in s["Action"]]
+    world.set_role_policy(policy)
+    env = world_env(world, tmp_path)
+    checks = {c["name"]: c for c in json.loads(run_inv(["preflight", "--json"], env, tmp_path).stdout)["checks"]}
+    assert checks["permissions"]["status"] == "FAIL" and "iam:PassRole" in checks["permissions"]["detail"]
+    before = world.service_state(API)["taskDefinition"]
+    good = f"{world.account_id}.dkr.ecr.{world.region}.amazonaws.com/sandbox-broker-api@{world.digest_of(8)}"
+    result = run_inv(["rollback.image", "--yes", "--image", good], env, tmp_path)
+    assert result.code == 2, result.stdout + result.stderr
+    assert "is not authorized to perform: iam:PassRole" in result.stderr
+    assert world.service_state(API)["taskDefinition"] == before
+    assert [(r["operation"], r["outcome"]) for r in service_changes(tmp_path)] == [("register_task_definition", "failed")]
 
 
 def test_a_condition_for_another_cluster_fails_preflight_by_name(world_factory: Any, tmp_path: Path) -> None:
