@@ -106,3 +106,8 @@ def test_a_conditional_deny_wins_only_when_its_condition_holds() -> None:
     assert evaluate(policies, "ecs:ListTasks", "*", {"ecs:cluster": [CLUSTER]}).decision == "allowed"
     assert evaluate(policies, "ecs:ListTasks", "*", {"ecs:cluster": [OTHER]}).decision == "explicitDeny"
     assert evaluate(policies, "ecs:ListTasks", "*").decision == "explicitDeny"  # negated, key missing: it holds
+
+
+def test_a_missing_key_is_reported_once_whatever_its_case() -> None:
+    policies = [_policy({"ArnEquals": {"ecs:cluster": CLUSTER}}), _policy({"ArnLike": {"ECS:Cluster": "*"}})]
+    assert evaluate(policies, "ecs:ListTasks", "*").missing_context == ("ecs:cluster",)

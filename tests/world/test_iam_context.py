@@ -122,3 +122,24 @@ def test_application_auto_scaling_conditions_see_the_namespace_and_the_dimension
                                          ScalableDimension="dynamodb:table:ReadCapacityUnits",
                                          MinCapacity=1, MaxCapacity=4)
     assert "application-autoscaling:RegisterScalableTarget" in refusal(raised)
+
+
+def test_a_marker_continues_only_the_question_with_the_same_context(world: World) -> None:
+    world.set_role_policy({"Version": "2012-10-17", "Statement": [
+        allow("ecs:*", ArnEquals={"ecs:cluster": cluster_arn(world)})]})
+    iam = client(world, "iam")
+
+    def ask(cluster: str, **more: Any) -> dict[str, Any]:
+        entries = [{"ContextKeyName": "ecs:cluster", "ContextKeyValues": [cluster_arn(world, cluster)],
+                    "ContextKeyType": "string"}]
+        answer: dict[str, Any] = iam.simulate_principal_policy(
+            PolicySourceArn=world.role_arn, ActionNames=["ecs:ListTasks", "ecs:ListServices"], ContextEntries=entries,
+            MaxItems=1, **more)
+        return answer
+
+    first = ask(CLUSTER)
+    assert first["IsTruncated"] and first["EvaluationResults"][0]["EvalDecision"] == "allowed"
+    assert ask(CLUSTER, Marker=first["Marker"])["EvaluationResults"][0]["EvalDecision"] == "allowed"
+    with pytest.raises(ClientError) as raised:  # the next page of another question
+        ask("another-cluster", Marker=first["Marker"])
+    assert raised.value.response["Error"]["Code"] == "InvalidInput"
