@@ -14,6 +14,7 @@ from botocore.exceptions import (
     ClientError,
     ConnectTimeoutError,
     EndpointConnectionError,
+    MissingDependencyException,
     NoCredentialsError,
     NoRegionError,
     PartialCredentialsError,
@@ -152,10 +153,15 @@ def translate(exc: BaseException, profile: str | None = None) -> ToolkitError:
     if isinstance(exc, ToolkitError):
         return exc
     if isinstance(exc, ProfileNotFound):
+        name = profile or exc.kwargs.get("profile")  # aws.profile, else AWS_PROFILE (what botocore looked for)
         return CredentialsError(
-            f"AWS profile {profile or exc.kwargs.get('profile')!r} is not in your AWS config",
-            f"create it with `aws configure sso --profile {profile}`, or set aws.profile to null in invoke.yaml",
+            f"AWS profile {name!r} is not in your AWS config",
+            f"create it with `aws configure sso --profile {name}`, or set aws.profile to null in invoke.yaml"
+            + ("" if profile else " and unset AWS_PROFILE"),
         )
+    if isinstance(exc, MissingDependencyException):  # e.g. an `aws login` profile without botocore's crt extra
+        return CredentialsError(f"the AWS credentials need a package that is not installed: {exc.kwargs.get('msg', exc)}",
+                                "pip install 'botocore[crt]' into the toolkit's environment, then try again")
     if isinstance(exc, _SSO_ERRORS):
         return CredentialsError(f"the AWS SSO session for profile {profile!r} is expired or missing", login_hint(profile))
     if isinstance(exc, (NoCredentialsError, PartialCredentialsError)):

@@ -64,6 +64,27 @@ def test_profile_not_found(seeded: Any, moto_env: dict[str, str], tmp_path: Path
     _no_traceback(result)
 
 
+def test_aws_profile_not_found_names_it_and_how_to_stop_using_it(seeded: Any, moto_env: dict[str, str],
+                                                                  tmp_path: Path) -> None:
+    result = run_inv(["status"], dict(moto_env, AWS_PROFILE="nope"), tmp_path)  # aws.profile null: AWS_PROFILE counts
+    assert result.code == 2
+    assert "AWS profile 'nope' is not in your AWS config" in result.stderr
+    assert "`aws configure sso --profile nope`" in result.stderr and "unset AWS_PROFILE" in result.stderr
+    _no_traceback(result)
+
+
+def test_a_login_profile_without_the_crt_extra_names_the_package(seeded: Any, moto_env: dict[str, str],
+                                                                  tmp_path: Path) -> None:
+    Path(moto_env["AWS_CONFIG_FILE"]).write_text(
+        "[profile web]\nlogin_session = arn:aws:iam::123456789012:user/oncall\nregion = eu-central-1\n")
+    env = {k: v for k, v in moto_env.items() if k not in ("AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY")}
+    result = run_inv(["status"], dict(env, INVOKE_AWS_PROFILE="web"), tmp_path)  # `aws login` needs botocore[crt]
+    assert result.code == 2, result.stderr
+    assert "the AWS credentials need a package that is not installed" in result.stderr
+    assert "pip install 'botocore[crt]'" in result.stderr
+    _no_traceback(result)
+
+
 SSO_CONFIG = """\
 [profile okta-sso]
 sso_session = okta
