@@ -61,9 +61,11 @@ class Gate:
         account = session_arn.split(":")[4]
         asked = [(action, resources_of(request, account), context_of(request, account)),
                  *implied_of(request, account)]
+        every = {"aws:principalarn": [role_arn],  # for an assumed-role session: the role's ARN
+                 **({"aws:requestedregion": [request.region]} if request.region else {})}
         for name, resources, context in asked:
             for resource in resources:
-                evaluation = evaluate(policies, name, resource, context)
+                evaluation = evaluate(policies, name, resource, {**context, **every})
                 if not evaluation.allowed:
                     return denied(request, session_arn, evaluation)
         return None

@@ -6,9 +6,12 @@ call names, and service deployments/revisions; ECR repositories; CloudWatch Logs
 the principal of SimulatePrincipalPolicy). Every other action is evaluated on ``*``: right for
 actions without resource-level permissions (DescribeTaskDefinition, ListTasks by cluster,
 GetCallerIdentity, Application Auto Scaling's targets by namespace), too strict for a policy scoped
-to a resource the world does not map. The context holds the keys the toolkit's policy conditions
-on: ``ecs:cluster``, Application Auto Scaling's ``service-namespace`` and ``scalable-dimension``, and
-for the actions RegisterTaskDefinition implies, ``iam:PassedToService`` and ``ecs:CreateAction``.
+to a resource the world does not map. The context holds (besides ``aws:RequestedRegion`` and
+``aws:PrincipalArn``, which ``authz`` adds to every request) the keys the toolkit's policy conditions on:
+``ecs:cluster``, Application Auto Scaling's ``service-namespace`` and ``scalable-dimension``, the
+tags a request passes, and for the actions RegisterTaskDefinition implies, ``iam:PassedToService``
+and ``ecs:CreateAction``. No other global key (``aws:SourceIp``, ``aws:SecureTransport``,
+``aws:ResourceTag/...``) is given: a condition on one is decided as for a missing key.
 """
 
 from __future__ import annotations

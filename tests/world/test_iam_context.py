@@ -143,3 +143,17 @@ def test_a_marker_continues_only_the_question_with_the_same_context(world: World
     with pytest.raises(ClientError) as raised:  # the next page of another question
         ask("another-cluster", Marker=first["Marker"])
     assert raised.value.response["Error"]["Code"] == "InvalidInput"
+
+
+def test_every_request_carries_its_region_and_the_callers_role(world: World) -> None:
+    world.set_role_policy({"Version": "2012-10-17", "Statement": [
+        allow("ecs:DescribeServices", StringEquals={"aws:RequestedRegion": world.region},
+              ArnEquals={"aws:PrincipalArn": world.role_arn}),
+        {"Effect": "Deny", "Action": "ecs:DescribeServices", "Resource": "*",
+         "Condition": {"StringNotEquals": {"aws:RequestedRegion": world.region}}}]})
+    assert oncall(world, "ecs").describe_services(cluster=CLUSTER, services=[API])["services"]
+    world.set_role_policy({"Version": "2012-10-17", "Statement": [
+        allow("ecs:DescribeServices", ArnEquals={"aws:PrincipalArn": world.role_arn + "-someone-else"})]})
+    with pytest.raises(ClientError) as raised:
+        oncall(world, "ecs").describe_services(cluster=CLUSTER, services=[API])
+    assert "ecs:DescribeServices" in refusal(raised)
