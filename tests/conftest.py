@@ -22,20 +22,27 @@ _OFF_LOOPBACK: list[object] = []  # addresses this process tried to reach elsewh
 
 @pytest.fixture(scope="session", autouse=True)
 def loopback_only() -> Iterator[None]:
-    """Tests talk to 127.0.0.1 only: a connect from this process to any other address is refused, and the
-    test that made it fails (an in-process botocore without keys would otherwise ask the instance metadata
+    """Tests talk to 127.0.0.1 only: a TCP connect (``connect`` / ``connect_ex``) from this process to any other
+    address is refused, and the test that made it fails (an in-process botocore without keys would otherwise ask the instance metadata
     service, 169.254.169.254). ``inv`` subprocesses get keys and AWS_EC2_METADATA_DISABLED from their env."""
-    real = socket.socket.connect
+    real, real_ex = socket.socket.connect, socket.socket.connect_ex
 
-    def connect(self: socket.socket, address: Any) -> None:
+    def refuse(address: Any) -> None:
         if isinstance(address, tuple) and address[0] not in LOOPBACK:
             _OFF_LOOPBACK.append(address)
             raise ConnectionRefusedError(f"tests connect only to 127.0.0.1, not {address}")
+
+    def connect(self: socket.socket, address: Any) -> None:
+        refuse(address)
         return real(self, address)
 
-    socket.socket.connect = connect  # type: ignore[method-assign]
+    def connect_ex(self: socket.socket, address: Any) -> int:
+        refuse(address)
+        return real_ex(self, address)
+
+    socket.socket.connect, socket.socket.connect_ex = connect, connect_ex  # type: ignore[method-assign]
     yield
-    socket.socket.connect = real  # type: ignore[method-assign]
+    socket.socket.connect, socket.socket.connect_ex = real, real_ex  # type: ignore[method-assign]
 
 
 @pytest.fixture(autouse=True)
