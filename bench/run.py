@@ -46,7 +46,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--only", default=",".join(SECTIONS), help=f"comma-separated subset of {SECTIONS}")
     parser.add_argument("--poll", type=float, default=1.0, help="the runbook loop's poll interval (watch -n 5)")
     parser.add_argument("--reps", type=int, default=None,
-                        help="alternating runs of the read-only and start-up sections (default 7; more on a noisy machine)")
+                        help="alternating runs of the read-only and start-up sections (default 7, 3 with --quick; "
+                             "more on a noisy machine)")
     args = parser.parse_args(argv)
     plan = QUICK if args.quick else FULL
     if args.reps is not None:
