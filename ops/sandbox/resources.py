@@ -2,7 +2,7 @@
 
 Mapped where the request names the resource and the Service Authorization Reference scopes the
 action to it (ECS services, tasks, clusters, task definitions being registered, the resource a tag
-call names, and service deployments/revisions; ECR repositories; CloudWatch Logs log groups and streams; SSM parameters;
+call names, and service deployments/revisions with their service; ECR repositories; CloudWatch Logs log groups and streams; SSM parameters;
 the principal of SimulatePrincipalPolicy). Every other action is evaluated on ``*``: right for
 actions without resource-level permissions (DescribeTaskDefinition, ListTasks by cluster,
 GetCallerIdentity, Application Auto Scaling's targets by namespace), too strict for a policy scoped
@@ -75,6 +75,19 @@ def _listed(*keys: str) -> Mapper:
     return mapper
 
 
+def _with_service(*keys: str) -> Mapper:
+    """Service deployments and revisions: the ARNs passed, and the service each one belongs to (the Service
+    Authorization Reference requires both, ``service*`` and ``service-deployment*`` / ``service-revision*``)."""
+    listed = _listed(*keys)
+
+    def mapper(params: dict[str, Any], region: str, account: str) -> list[str]:
+        found = listed(params, region, account)
+        services = [f"{arn.split(':service-', 1)[0]}:service/{'/'.join(arn.split('/')[1:3])}"
+                    for arn in found if ":service-deployment/" in arn or ":service-revision/" in arn]
+        return list(dict.fromkeys(services + found))
+    return mapper
+
+
 def _ecr_repository(params: dict[str, Any], region: str, account: str) -> list[str]:
     names = params.get("repositoryNames") or [params.get("repositoryName") or ""]
     owner = params.get("registryId") or account
@@ -122,9 +135,9 @@ _MAPPERS: dict[str, Mapper] = {
     "ecs:DescribeClusters": _ecs_clusters,
     "ecs:RegisterTaskDefinition": _task_definition,
     **{f"ecs:{a}": _listed("resourceArn") for a in ("TagResource", "UntagResource", "ListTagsForResource")},
-    "ecs:DescribeServiceDeployments": _listed("serviceDeploymentArns"),
-    "ecs:StopServiceDeployment": _listed("serviceDeploymentArn"),
-    "ecs:DescribeServiceRevisions": _listed("serviceRevisionArns"),
+    "ecs:DescribeServiceDeployments": _with_service("serviceDeploymentArns"),
+    "ecs:StopServiceDeployment": _with_service("serviceDeploymentArn"),
+    "ecs:DescribeServiceRevisions": _with_service("serviceRevisionArns"),
     **{f"ecr:{a}": _ecr_repository for a in ("DescribeImages", "BatchGetImage", "ListImages",
                                              "DescribeRepositories", "PutImage", "BatchDeleteImage")},
     **{f"logs:{a}": _log_group for a in _LOG_ACTIONS},

@@ -157,3 +157,16 @@ def test_every_request_carries_its_region_and_the_callers_role(world: World) -> 
     with pytest.raises(ClientError) as raised:
         oncall(world, "ecs").describe_services(cluster=CLUSTER, services=[API])
     assert "ecs:DescribeServices" in refusal(raised)
+
+
+def test_a_service_deployment_needs_its_service_too(world: World) -> None:
+    arns = [d["serviceDeploymentArn"] for d in client(world, "ecs").list_service_deployments(
+        cluster=CLUSTER, service=API)["serviceDeployments"]][:1]
+    service = f"arn:aws:ecs:{world.region}:{world.account_id}:service/{CLUSTER}/{API}"
+    world.set_role_policy({"Version": "2012-10-17", "Statement": [allow("ecs:DescribeServiceDeployments", arns)]})
+    with pytest.raises(ClientError) as raised:  # service* and service-deployment* are both required
+        oncall(world, "ecs").describe_service_deployments(serviceDeploymentArns=arns)
+    assert f"ecs:DescribeServiceDeployments on resource: {service} because" in refusal(raised)
+    world.set_role_policy({"Version": "2012-10-17", "Statement": [
+        allow("ecs:DescribeServiceDeployments", [service, *arns])]})
+    assert oncall(world, "ecs").describe_service_deployments(serviceDeploymentArns=arns)["serviceDeployments"]
