@@ -9,7 +9,7 @@ import json
 import re
 import signal
 import time
-from datetime import datetime, timezone
+from datetime import datetime
 from pathlib import Path
 from typing import Any
 
@@ -354,14 +354,15 @@ def test_capture_always_precedes_changes(world_factory: Any, tmp_path: Path) -> 
     for capture in captures:
         lines = (capture / "api-logs-before-rollback.txt").read_text().splitlines()
         assert lines and all(line[:4].isdigit() for line in lines)
-    # each task's capture was taken no later than that task's first change
+    # each task's capture was complete no later than that task's first change (the manifest's capturedAt, written
+    # last; not the folder's name: a capture starting in the same second as the one before takes the next second)
     first_change = {}
     for record in service_changes(tmp_path):
         first_change.setdefault(record["task"], record["time"])
-    stamps = [datetime.strptime(c.name, "%Y%m%dT%H%M%SZ").replace(tzinfo=timezone.utc) for c in captures]
-    for stamp, task in zip(stamps, ["worker.stop", "rollback.api"], strict=False):
+    stamps = [datetime.fromisoformat(json.loads((c / "manifest.json").read_text())["capturedAt"]) for c in captures]
+    for stamp, task in zip(stamps, ["worker.stop", "rollback.api"], strict=True):
         assert stamp <= datetime.fromisoformat(first_change[task])
-    assert stamps[0] < datetime.fromisoformat(first_change["rollback.api"])
+    assert stamps[0] <= datetime.fromisoformat(first_change["worker.stop"]) <= stamps[1]
 
 
 def test_failing_worker_is_not_a_rollout(world_factory: Any, tmp_path: Path) -> None:
