@@ -2,9 +2,9 @@
 
 A request signed with a moto-issued assumed-role key (the on-call session) is evaluated against
 its role's policies before moto sees it: the action is the SigV4 credential scope's service plus
-the operation (``ecs:UpdateService``), the resources and condition context come from
-``resources.resources_of`` / ``context_of``, and the actions the request implies (RegisterTaskDefinition's
-``iam:PassRole`` and tag-on-create ``ecs:TagResource``) from ``implied_of``. Any
+the operation (``ecs:UpdateService``); ``resources.asked_of`` gives its resources and condition
+context, and the actions the request implies (RegisterTaskDefinition's ``iam:PassRole`` and
+tag-on-create ``ecs:TagResource``). Any
 other key (``testing``, the AWS CLI's profile keys, unsigned requests) keeps full access: the
 sandbox's endpoint accepts any credentials. Denials answer as AWS does for the protocol: JSON
 ``AccessDeniedException`` (400), query ``AccessDenied`` (403).
@@ -18,7 +18,7 @@ from typing import Any
 from .faults import WsgiApp
 from .iam import WorldIam
 from .policy import Evaluation, SourcePolicy, evaluate
-from .resources import context_of, implied_of, resources_of
+from .resources import asked_of
 from .wire import Answer, AwsError, Request, json_error, read_request, xml_error
 
 Handler = Callable[[Request], Answer]
@@ -59,13 +59,10 @@ class Gate:
         session_arn, role_arn = caller
         policies = self._policies(role_arn)
         account = session_arn.split(":")[4]
-        asked = [(action, resources_of(request, account), context_of(request, account)),
-                 *implied_of(request, account)]
-        every = {"aws:principalarn": [role_arn],  # for an assumed-role session: the role's ARN
-                 **({"aws:requestedregion": [request.region]} if request.region else {})}
-        for name, resources, context in asked:
+        principal = {"aws:principalarn": [role_arn]}  # for an assumed-role session: the role's ARN
+        for name, resources, context in asked_of(request, account):
             for resource in resources:
-                evaluation = evaluate(policies, name, resource, {**context, **every})
+                evaluation = evaluate(policies, name, resource, {**context, **principal})
                 if not evaluation.allowed:
                     return denied(request, session_arn, evaluation)
         return None

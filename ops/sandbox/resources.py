@@ -6,8 +6,8 @@ call names, and service deployments/revisions with their service; ECR repositori
 the principal of SimulatePrincipalPolicy). Every other action is evaluated on ``*``: right for
 actions without resource-level permissions (DescribeTaskDefinition, ListTasks by cluster,
 GetCallerIdentity, Application Auto Scaling's targets by namespace), too strict for a policy scoped
-to a resource the world does not map. The context holds (besides ``aws:RequestedRegion`` and
-``aws:PrincipalArn``, which ``authz`` adds to every request) the keys the toolkit's policy conditions on:
+to a resource the world does not map. The context holds ``aws:RequestedRegion`` (``authz`` adds
+``aws:PrincipalArn``) and the keys the toolkit's policy conditions on:
 ``ecs:cluster``, Application Auto Scaling's ``service-namespace`` and ``scalable-dimension``, the
 tags a request passes, and for the actions RegisterTaskDefinition implies, ``iam:PassedToService``
 and ``ecs:CreateAction``. No other global key (``aws:SourceIp``, ``aws:SecureTransport``,
@@ -155,12 +155,24 @@ _DEFAULT_CLUSTER = {f"ecs:{a}" for a in ("ListTasks", "DescribeTasks", "StopTask
 _IN_A_CLUSTER = (":service/", ":task/", ":service-deployment/", ":service-revision/")
 
 
-def context_of(request: Request, account: str) -> dict[str, list[str]]:
-    """The request's condition keys (lower-cased) and values."""
+Asked = tuple[str, list[str], dict[str, list[str]]]  # (action, resources, context)
+
+
+def asked_of(request: Request, account: str) -> list[Asked]:
+    """Everything the request needs permission for: its own action on its resources, then the actions it
+    implies, each with its condition context (``aws:RequestedRegion`` in all of them)."""
+    resources = resources_of(request, account)
+    region = {"aws:requestedregion": [request.region]} if request.region else {}
+    own = {**region, **context_of(request, account, resources)}
+    return [(request.iam_action or "", resources, own), *_implied(request, account, resources, region, own)]
+
+
+def context_of(request: Request, account: str, resources: list[str]) -> dict[str, list[str]]:
+    """The request's own condition keys (lower-cased) and values."""
     action, params = request.iam_action or "", request.params
     context: dict[str, list[str]] = {}
     if action.startswith("ecs:"):
-        cluster = _cluster_arn(request, account)
+        cluster = _cluster_arn(request, account, resources)
         if cluster:
             context["ecs:cluster"] = [cluster]
         context.update(_tag_context(params.get("tags")))
@@ -171,12 +183,12 @@ def context_of(request: Request, account: str) -> dict[str, list[str]]:
     return context
 
 
-def _cluster_arn(request: Request, account: str) -> str | None:
+def _cluster_arn(request: Request, account: str, resources: list[str]) -> str | None:
     """The cluster a request names (its ``cluster``, else the one in the ARNs it passes, else the default)."""
     params, region = request.params, request.region or "us-east-1"
     named = str(params.get("cluster") or "")
     if not named:
-        for resource in resources_of(request, account):
+        for resource in resources:
             if any(kind in resource for kind in _IN_A_CLUSTER) and resource.count("/") >= 2:
                 prefix, rest = resource.split("/", 1)
                 return f"{prefix.rsplit(':', 1)[0]}:cluster/{rest.split('/', 1)[0]}"
@@ -194,23 +206,20 @@ def _tag_context(tags: Any) -> dict[str, list[str]]:
     return {"aws:tagkeys": [k for k, _ in pairs], **{f"aws:requesttag/{k.lower()}": [v] for k, v in pairs}}
 
 
-Implied = tuple[str, list[str], dict[str, list[str]]]  # (action, resources, context)
-
-
-def implied_of(request: Request, account: str) -> list[Implied]:
+def _implied(request: Request, account: str, resources: list[str], region: dict[str, list[str]],
+             own: dict[str, list[str]]) -> list[Asked]:
     """The other actions a request needs permission for (the Service Authorization Reference's "dependent
     actions"): RegisterTaskDefinition passes its task and execution roles to ECS tasks, and tags the new
     revision when it carries tags."""
     if request.iam_action != "ecs:RegisterTaskDefinition":
         return []
     params = request.params
-    found: list[Implied] = []
+    found: list[Asked] = []
     roles = [_role_arn(str(params[k]), account) for k in ("taskRoleArn", "executionRoleArn") if params.get(k)]
     if roles:
-        found.append(("iam:PassRole", list(dict.fromkeys(roles)), {"iam:passedtoservice": [ECS_TASKS]}))
-    if params.get("tags"):
-        found.append(("ecs:TagResource", resources_of(request, account),
-                      {"ecs:createaction": ["RegisterTaskDefinition"], **context_of(request, account)}))
+        found.append(("iam:PassRole", list(dict.fromkeys(roles)), {**region, "iam:passedtoservice": [ECS_TASKS]}))
+    if params.get("tags"):  # tag-on-create: the request's own context (its tags) and the action creating them
+        found.append(("ecs:TagResource", resources, {**own, "ecs:createaction": ["RegisterTaskDefinition"]}))
     return found
 
 
