@@ -12,7 +12,7 @@ from typing import TYPE_CHECKING, Any
 
 from invoke import Collection, Context, task
 
-from ops import cli, collector, overrides
+from ops import cli, collector, overrides, signals
 from ops import config as config_mod
 from ops.errors import OperationFailed, UsageError, VerificationFailed
 
@@ -99,7 +99,8 @@ def verify(c: Context, json: bool = False, allocate: bool = True, junit: str | N
     """Post-Rollback Verification: health, both services, allocation, metrics."""
     from ops import report
     from ops.checks.junit import build, write_report
-    from ops.checks.verify import render_table, run_checks, token_from_env
+    from ops.checks.verify import render_table, run_checks
+    from ops.config import token_from_env
 
     junit = cli.junit_path(junit)
     rt = runtime(c)
@@ -202,7 +203,7 @@ MUTATION_HELP = {
     "dry_run": "print the exact calls and the equivalent aws CLI commands; change nothing",
     "wait": "wait for a steady state and verify (default); --no-wait returns after the change",
     "timeout": "seconds to wait for a steady state (default: wait.timeout)",
-    "break_lock": "remove a stale rollback lock first (older than lock.stale_after, or its process is gone)",
+    "break_lock": "remove a stale rollback lock first (older than lock.stale_after; a younger one is refused)",
 }
 REVISION_HELP = {
     "revision": "target revision: N, family:N, a task definition ARN, or auto (the last good revision from ECS's "
@@ -224,7 +225,7 @@ def _options(yes: bool, dry_run: bool, wait: bool, timeout: str | None, break_lo
               "(default: ECS's native rollback, stop_service_deployment ROLLBACK)",
 })
 @cli.edge
-@cli.sigterm_as_ctrl_c
+@signals.sigterm_as_ctrl_c
 def rollback_api(c: Context, revision: str | None = None, yes: bool = False, dry_run: bool = False, wait: bool = True,
                  timeout: str | None = None, allow_same_image: bool = False, force: bool = False,
                  break_lock: bool = False, native: bool = True) -> str:
@@ -245,7 +246,7 @@ def rollback_api(c: Context, revision: str | None = None, yes: bool = False, dry
     "force": "act even while the worker is rolling out",
 })
 @cli.edge
-@cli.sigterm_as_ctrl_c
+@signals.sigterm_as_ctrl_c
 def rollback_image(c: Context, image: str | None = None, container: str | None = None, from_revision: str | None = None,
                    yes: bool = False, dry_run: bool = False, wait: bool = True, timeout: str | None = None,
                    force: bool = False, break_lock: bool = False) -> str:
@@ -262,7 +263,7 @@ def rollback_image(c: Context, image: str | None = None, container: str | None =
 
 @task(pre=[whoami], auto_shortflags=False, help={**MUTATION_HELP, **REVISION_HELP})
 @cli.edge
-@cli.sigterm_as_ctrl_c
+@signals.sigterm_as_ctrl_c
 def rollback_full(c: Context, revision: str | None = None, yes: bool = False, dry_run: bool = False, wait: bool = True,
                   timeout: str | None = None, allow_same_image: bool = False, force: bool = False,
                   break_lock: bool = False) -> str:
@@ -277,7 +278,7 @@ def rollback_full(c: Context, revision: str | None = None, yes: bool = False, dr
 
 @task(pre=[whoami], auto_shortflags=False, help=MUTATION_HELP)
 @cli.edge
-@cli.sigterm_as_ctrl_c
+@signals.sigterm_as_ctrl_c
 def worker_stop(c: Context, yes: bool = False, dry_run: bool = False, wait: bool = True,
                 timeout: str | None = None, break_lock: bool = False) -> str:
     """Option 3: scale the worker service to 0 (never delete it) and wait for [0, 0]."""
@@ -293,7 +294,7 @@ def worker_stop(c: Context, yes: bool = False, dry_run: bool = False, wait: bool
     "force": "start even while the API service is rolling out",
 })
 @cli.edge
-@cli.sigterm_as_ctrl_c
+@signals.sigterm_as_ctrl_c
 def worker_start(c: Context, count: str | None = None, yes: bool = False, dry_run: bool = False, wait: bool = True,
                  timeout: str | None = None, force: bool = False, break_lock: bool = False) -> str:
     """Restart the worker service (the decision tree's "restart worker")."""
@@ -313,7 +314,7 @@ def worker_start(c: Context, count: str | None = None, yes: bool = False, dry_ru
     "break_lock": MUTATION_HELP["break_lock"],
 })
 @cli.edge
-@cli.sigterm_as_ctrl_c
+@signals.sigterm_as_ctrl_c
 def guard(c: Context, timeout: str | None = None, rollback: bool = True, json: bool = False, junit: str | None = None,
           break_lock: bool = False) -> dict[str, Any]:
     """CI step after a deploy: follow it, verify, roll a failed release back by itself (never prompts)."""
@@ -365,7 +366,7 @@ def sandbox(c: Context, scenario: str = "api-bad-release", aws_port: str = "0", 
 
     ports = cli.port("--aws-port", aws_port), cli.port("--api-port", api_port)
     try:
-        with cli.ctrl_c_on_sigterm():  # `kill` stops the world as cleanly as Ctrl-C
+        with signals.ctrl_c_on_sigterm():  # `kill` stops the world as cleanly as Ctrl-C
             serve(scenario, aws_port=ports[0], api_port=ports[1],
                   rollout_seconds=cli.seconds(rollout_seconds, "--rollout-seconds") or 10.0,
                   out=lambda line: print(line, flush=True))

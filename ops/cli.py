@@ -59,10 +59,6 @@ def edge(body: F) -> F:
     return wrapper  # type: ignore[return-value]
 
 
-sigterm_as_ctrl_c = signals.sigterm_as_ctrl_c
-ctrl_c_on_sigterm = signals.ctrl_c_on_sigterm
-
-
 # ---------------------------------------------------------------- flags
 
 

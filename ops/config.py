@@ -281,11 +281,14 @@ def _region(r: _Reader) -> str:
     return region
 
 
+BREAK_SUFFIX = ".break"  # the lock's break marker is the lock's parameter with this suffix
+
+
 def _lock_parameter(r: _Reader, cluster: str, service: str) -> str:
     """``lock.parameter`` as SSM allows parameter names (so a bad one fails here, not after confirmation)."""
     name = r.text("lock.parameter", optional=True) or f"/rollback-toolkit/{cluster}/{service}"
     bare = name.lstrip("/").lower()
-    valid = (_SSM_NAME.match(name) and len(name) <= 1011 - len(".break") and "//" not in name
+    valid = (_SSM_NAME.match(name) and len(name) <= 1011 - len(BREAK_SUFFIX) and "//" not in name
              and not bare.startswith(("aws", "ssm")) and ("/" not in name or name.startswith("/"))
              and name.count("/") <= 15)
     if not valid:

@@ -171,7 +171,7 @@ def running_tasks_by_service(ecs: Any, cluster: str, services: Sequence[str]) ->
     owner = {arn: service for service, found in zip(services, listed, strict=True) for arn in found}
     found: dict[str, list[dict[str, Any]]] = {service: [] for service in services}
     for chunk in chunks(list(owner), 100):
-        for task in ecs.describe_tasks(cluster=cluster, tasks=list(chunk)).get("tasks", []):
+        for task in ecs.describe_tasks(cluster=cluster, tasks=chunk).get("tasks", []):
             found[owner[task["taskArn"]]].append(task)
     return found
 
@@ -184,7 +184,7 @@ def deployment_task_ids(ecs: Any, cluster: str, service: str, deployment_id: str
             arns.extend(page.get("taskArns", []))
     ids: set[str] = set()
     for chunk in chunks(arns, 100):
-        for task in ecs.describe_tasks(cluster=cluster, tasks=list(chunk)).get("tasks", []):
+        for task in ecs.describe_tasks(cluster=cluster, tasks=chunk).get("tasks", []):
             if task.get("startedBy") == deployment_id:
                 ids.add(str(task.get("taskArn", "")).rsplit("/", 1)[-1])
     return ids

@@ -8,7 +8,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from ops.aws.actions import ACTIONS, Action, Scope
-from ops.config import Settings
+from ops.config import BREAK_SUFFIX, Settings
 
 VERSION = "2012-10-17"
 ECS_TASKS = "ecs-tasks.amazonaws.com"
@@ -69,7 +69,7 @@ def resources(action: Action, where: Where) -> list[str]:
         Scope.REPOSITORIES: list(where.repositories) or [where.arn("ecr", "repository/*")],
         Scope.LOG_GROUPS: [arn for svc in s.services for arn in (where.arn("logs", f"log-group:{svc.log_group}"),
                                                                  where.arn("logs", f"log-group:{svc.log_group}:*"))],
-        Scope.LOCK: [where.arn("ssm", "parameter/" + s.lock.parameter.lstrip("/") + suffix) for suffix in ("", ".break")],
+        Scope.LOCK: [where.arn("ssm", "parameter/" + s.lock.parameter.lstrip("/") + suffix) for suffix in ("", BREAK_SUFFIX)],
         Scope.ROLES: [where.arn("iam", "role/*", region=False)],
         Scope.PRINCIPALS: [where.arn("iam", "role/*", region=False), where.arn("iam", "user/*", region=False)],
         Scope.TASK_DEFINITIONS: [where.arn("ecs", f"task-definition/{s.api_service.family}:*")],

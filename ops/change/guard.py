@@ -15,8 +15,9 @@ from ops.change.moved_tag import SameImageRefused
 from ops.change.runner import Options, Phase, run, verify_now
 from ops.change.services import Pair, read_pair
 from ops.change.target import read_history
-from ops.checks.verify import VerifyResult, run_checks, token_from_env
+from ops.checks.verify import VerifyResult, run_checks
 from ops.checks.wait import Goal, wait_for
+from ops.config import token_from_env
 from ops.errors import CredentialsError, ToolkitError, VerificationFailed, WaitFailed
 from ops.notify import Notifier
 from ops.runtime import Runtime, Say

@@ -16,6 +16,7 @@ from ops.aws.session import translate
 from ops.change.audit import Audit
 from ops.change.execute import execute
 from ops.change.steps import Plan, Step
+from ops.config import BREAK_SUFFIX
 from ops.errors import OperationFailed, ToolkitError
 from ops.runtime import Runtime, Say
 
@@ -48,7 +49,7 @@ def release_step(rt: Runtime, holder: Holder, action: str = f"release the {LOCK}
 
 def marker_name(rt: Runtime) -> str:
     """The parameter a lock breaker holds while it breaks (so that two breakers never interleave)."""
-    return rt.settings.lock.parameter + ".break"
+    return rt.settings.lock.parameter + BREAK_SUFFIX
 
 
 def marker_step(rt: Runtime) -> Step:

@@ -22,8 +22,9 @@ from ops.change.audit import AUDIT_FILE, Audit
 from ops.change.execute import Executed, execute
 from ops.change.steps import NEW_REVISION, Plan, Step
 from ops.checks.capture import run_capture
-from ops.checks.verify import VerifyResult, render_table, run_checks, token_from_env
+from ops.checks.verify import VerifyResult, render_table, run_checks
 from ops.checks.wait import Goal, wait_for
+from ops.config import token_from_env
 from ops.errors import Interrupted, OperationFailed, ToolkitError, UsageError, VerificationFailed
 from ops.notify import Change, Event, Notifier
 from ops.runtime import Runtime, Say

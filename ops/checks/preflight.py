@@ -20,7 +20,8 @@ from ops.aws.session import Identity, translate
 from ops.change import moved_tag
 from ops.change.target import Choice, Target, choose, goes_native, read_history, resolve_target
 from ops.checks import permissions
-from ops.checks.verify import check_healthz, token_from_env
+from ops.checks.verify import check_healthz
+from ops.config import token_from_env
 from ops.errors import CredentialsError, ToolkitError
 from ops.http import make_session
 from ops.report import table

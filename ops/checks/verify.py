@@ -26,7 +26,6 @@ from ops import metrics
 from ops.aws.ecs import Deployment, Service, describe_services, short_td
 from ops.aws.session import translate
 from ops.config import ServiceSettings, Settings
-from ops.config import token_from_env as token_from_env  # re-exported: its callers import it from here
 from ops.errors import OperationFailed
 from ops.http import excerpt, make_session, request_error, status_detail
 from ops.redact import scrub

@@ -27,8 +27,8 @@ from moto.core import DEFAULT_ACCOUNT_ID
 from moto.ecs.models import ecs_backends
 
 from ops.checks.junit import write_junit
-from ops.checks.verify import CHECK_NAMES, SKIPPED_DETAIL, VerifyResult, run_checks, token_from_env
-from ops.config import Settings, load
+from ops.checks.verify import CHECK_NAMES, SKIPPED_DETAIL, VerifyResult, run_checks
+from ops.config import Settings, load, token_from_env
 from ops.errors import NotFound
 from ops.http import make_session
 from tests.helpers import API, CLUSTER, REGION, ROOT, WORKER, InvResult, base_env, config_with, run_inv
