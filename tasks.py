@@ -10,6 +10,12 @@ import sys
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+# Invoke turns bytecode caching off for the whole process (so that tasks.py leaves no tasks.pyc beside it unless
+# --write-pyc); that also kept Python from caching the ops package, so every `inv` run compiled all of it again
+# (~20 ms). tasks.py itself is compiled by now, still uncached: from here on the interpreter's own setting applies
+# (PYTHONDONTWRITEBYTECODE or -B still turn caching off; ops/__pycache__ is ignored by git).
+sys.dont_write_bytecode = bool(sys.flags.dont_write_bytecode)
+
 from invoke import Collection, Context, task
 
 from ops import cli, collector, overrides, signals
