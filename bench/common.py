@@ -42,7 +42,12 @@ def run_measured(argv: Sequence[str], env: dict[str, str], stdout: Path | None =
 
     The launcher (a small process) is what keeps ``ru_maxrss`` honest: a child started straight
     from this (large) process would report this process's RSS as its high-water mark.
+
+    The child runs as on a user's machine: without ``PYTHONDONTWRITEBYTECODE`` (some CI machines set it, this
+    one among them), so each side reads the bytecode its install caches. pip compiled the CLI's when it
+    installed it; the toolkit writes its own on its first run.
     """
+    env = {k: v for k, v in env.items() if k != "PYTHONDONTWRITEBYTECODE"}
     with tempfile.NamedTemporaryFile(prefix="bench-rss-", suffix=".txt") as result:
         out = open(stdout, "wb") if stdout else subprocess.DEVNULL
         try:

@@ -78,6 +78,10 @@ def read_only(reps: int, rollout_seconds: float) -> None:
             tempfile.TemporaryDirectory(prefix="bench-ro-") as tmp:
         home = Path(tmp)
         cli, inv = cli_env(world, home / "cli"), inv_env(world, home / "inv")
+        _checklist(cli, home / "checklist-warm-up")  # one round, not counted: a first run writes the bytecode
+        _inv(["capture"], inv)  # cache of a checkout (the CLI's was written when pip installed it)
+        run_measured(aws_argv(runbook.QUICK_STATUS), cli)
+        _inv(["status"], inv)
         for rep in range(reps):
             checklist.runbook.append(_checklist(cli, home / f"checklist-{rep}"))
             checklist.toolkit.append(_inv(["capture"], inv).seconds)
@@ -90,6 +94,8 @@ def read_only(reps: int, rollout_seconds: float) -> None:
             phases["toolkit"].append(Phases.of(started, time.perf_counter(), seen.take()))
     section(f"1a. read-only tasks, runbook commands (AWS CLI v1, --profile okta-sso) vs inv; median of {reps}, alternating")
     print("note: `aws logs tail` is CLI v2 only; `aws logs filter-log-events --log-group-name G --start-time MS` stands in for it")
+    print("note: one warm-up round first, not counted; children run without PYTHONDONTWRITEBYTECODE, as on a "
+          "user's machine")
     print("note: the checklist is 4 `aws` processes run one after another (copy-paste); `inv capture` also saves "
           "running tasks + digests, a manifest, and reads both log groups at once")
     rows = [
