@@ -82,3 +82,7 @@ ALLOWED: frozenset[tuple[str, str]] = frozenset((a.client, a.operation) for a in
 KNOWN: frozenset[tuple[str, str]] = frozenset((a.client, a.operation) for a in ACTIONS)
 # the botocore services the toolkit builds clients for (``ops.aws.loader`` knows no others)
 CLIENTS: frozenset[str] = frozenset(a.client for a in ACTIONS)
+# each client's operations (``ops.aws.loader`` cuts botocore's models down to these)
+OPERATIONS: dict[str, frozenset[str]] = {
+    client: frozenset(a.operation for a in ACTIONS if a.client == client) for client in sorted(CLIENTS)
+}

@@ -1,19 +1,23 @@
 """ops.aws.loader: the session's clients come from botocore's models as before, for the toolkit's services only,
-without botocore's survey of every service folder. No request is made."""
+without botocore's survey of every service folder, and from cut copies of botocore's own files that hold only the
+toolkit's operations. No request is made."""
 from __future__ import annotations
 
+import gzip
 import json
 import os
 import re
+import shutil
 from pathlib import Path
 
 import botocore
 import pytest
+from botocore import xform_name
 from botocore.exceptions import ProfileNotFound, UnknownServiceError
 from botocore.loaders import Loader
 
-from ops.aws.actions import ACTIONS, CLIENTS
-from ops.aws.loader import CREDENTIAL_CLIENTS
+from ops.aws.actions import ACTIONS, CLIENTS, OPERATIONS
+from ops.aws.loader import CREDENTIAL_CLIENTS, MODELS, ToolkitLoader, cut, cut_services, expected
 from ops.aws.session import connect
 from ops.config import AwsSettings
 
@@ -65,17 +69,20 @@ def test_building_the_clients_looks_into_the_toolkits_service_folders_only(monke
     assert {Path(p).name for p in listed} <= CLIENTS | CREDENTIAL_CLIENTS  # botocore's own lists all ~420
 
 
-def test_aws_data_path_comes_first_as_with_botocores_own_loader(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    # a customer model (what AWS_DATA_PATH is for): STS with one more operation, in the same API version
-    model = Loader().load_service_model("sts", "service-2")
-    model["operations"]["GetCallerIdentityProbe"] = dict(model["operations"]["GetCallerIdentity"],
-                                                         name="GetCallerIdentityProbe")
-    folder = tmp_path / "models" / "sts" / model["metadata"]["apiVersion"]
+@pytest.mark.parametrize(("service", "operation"), [("sts", "GetCallerIdentity"), ("ecs", "DescribeServices")])
+def test_aws_data_path_comes_first_as_with_botocores_own_loader(service: str, operation: str, tmp_path: Path,
+                                                                 monkeypatch: pytest.MonkeyPatch) -> None:
+    # a customer model (what AWS_DATA_PATH is for) with one more operation, in the same API version: read as it
+    # is, for a service whose botocore model has a cut copy (ecs) as for one without (sts)
+    model = Loader().load_service_model(service, "service-2")
+    model["operations"][f"{operation}Probe"] = dict(model["operations"][operation], name=f"{operation}Probe")
+    folder = tmp_path / "models" / service / model["metadata"]["apiVersion"]
     folder.mkdir(parents=True)
     (folder / "service-2.json").write_text(json.dumps(model))
     monkeypatch.setenv("AWS_DATA_PATH", f"{tmp_path / 'nowhere'}{os.pathsep}{tmp_path / 'models'}")
     aws = connect(SETTINGS)
-    assert hasattr(aws.client("sts"), "get_caller_identity_probe")
+    assert hasattr(aws.client(service), f"{xform_name(operation)}_probe")
+    assert len(aws.client(service).meta.service_model.operation_names) == len(model["operations"])
     assert aws.session.get_component("data_loader").search_paths[:2] == [str(tmp_path / "nowhere"),
                                                                           str(tmp_path / "models")]
 
@@ -87,3 +94,61 @@ def test_the_loader_is_built_when_the_first_client_is_as_botocore_builds_its_own
     aws = connect(SETTINGS)
     with pytest.raises(ProfileNotFound):
         aws.client("ecs")
+
+
+def test_the_cut_models_in_the_tree_are_the_ones_the_installed_botocore_and_actions_give() -> None:
+    shipped = {p.name: p.read_bytes() for p in MODELS.glob("*.json.gz")}
+    assert shipped == dict(expected(OPERATIONS)), "stale cut models: run `python -m ops.aws.loader`, then commit"
+
+
+def test_a_cut_services_client_has_the_toolkits_operations_and_no_other() -> None:
+    aws = connect(SETTINGS)
+    cut_ones = cut_services(OPERATIONS)
+    assert {"ecs", "ssm", "logs"} <= set(cut_ones) and not set(cut_ones) & CREDENTIAL_CLIENTS
+    for service in cut_ones:
+        names = aws.client(service).meta.service_model.operation_names
+        assert {xform_name(name) for name in names} == OPERATIONS[service], service
+    # botocore's credential providers call sts's AssumeRole and the rest: that model is read whole
+    assert hasattr(aws.client("sts"), "assume_role") and hasattr(aws.client("sts"), "assume_role_with_web_identity")
+
+
+def test_a_cut_copy_is_read_only_for_the_file_it_was_cut_from(tmp_path: Path) -> None:
+    name = "ecs/2014-11-13/service-2"
+    whole = Loader().load_data(name)
+    assert len(ToolkitLoader({"ecs"}, models=tmp_path).load_data(name)["operations"]) == len(whole["operations"])
+    (shipped,) = MODELS.glob("ecs-2014-11-13-*.json.gz")
+    shutil.copy(shipped, tmp_path / "ecs-2014-11-13-0000000000000000.json.gz")  # cut from some other file
+    assert len(ToolkitLoader({"ecs"}, models=tmp_path).load_data(name)["operations"]) == len(whole["operations"])
+    shutil.copy(shipped, tmp_path / shipped.name)
+    cut_model = ToolkitLoader({"ecs"}, models=tmp_path).load_data(name)
+    assert {xform_name(op) for op in cut_model["operations"]} == OPERATIONS["ecs"]
+    assert cut_model == json.loads(gzip.decompress(shipped.read_bytes()))
+    for op_name, op in cut_model["operations"].items():  # each operation and shape as botocore has it
+        assert op == whole["operations"][op_name]
+    assert all(body == whole["shapes"][shape] for shape, body in cut_model["shapes"].items())
+
+
+def test_cut_keeps_the_shapes_an_operation_reaches_and_drops_the_rest() -> None:
+    model = {
+        "version": "2.0", "metadata": {"protocol": "json"},
+        "operations": {
+            "Get": {"name": "Get", "input": {"shape": "GetIn"}, "output": {"shape": "GetOut"},
+                    "errors": [{"shape": "Oops"}]},
+            "Put": {"name": "Put", "input": {"shape": "PutIn"}},
+        },
+        "shapes": {
+            "GetIn": {"type": "structure", "members": {"Ids": {"shape": "IdList"}}},
+            "IdList": {"type": "list", "member": {"shape": "Id"}},
+            "Id": {"type": "string"},
+            "GetOut": {"type": "structure", "members": {"Tags": {"shape": "TagMap"}}},
+            "TagMap": {"type": "map", "key": {"shape": "Key"}, "value": {"shape": "Value"}},
+            "Key": {"type": "string"},
+            "Value": {"type": "string"},
+            "Oops": {"type": "structure", "members": {}, "exception": True},
+            "PutIn": {"type": "structure", "members": {"Blob": {"shape": "Body"}}},
+            "Body": {"type": "blob"},
+        },
+    }
+    trimmed = cut(model, ["Get"])
+    assert list(trimmed["operations"]) == ["Get"] and trimmed["metadata"] == model["metadata"]
+    assert set(trimmed["shapes"]) == {"GetIn", "IdList", "Id", "GetOut", "TagMap", "Key", "Value", "Oops"}
