@@ -1,6 +1,6 @@
-"""botocore's data loader for the toolkit: its services only, their models cut to the operations it calls.
+"""botocore's data loader for the toolkit: its services only, their data cut to the operations it calls.
 
-``python -m ops.aws.loader`` writes those cut models (``ops/aws/models``) from the installed botocore; run it after
+``python -m ops.aws.loader`` writes those cut copies (``ops/aws/models``) from the installed botocore; run it after
 changing ``ACTIONS`` or botocore's pin (``tests/unit/test_loader.py`` fails until then).
 """
 from __future__ import annotations
@@ -24,6 +24,8 @@ if TYPE_CHECKING:
 CREDENTIAL_CLIENTS = frozenset({"sts", "sso", "sso-oidc", "signin"})
 MODELS = Path(__file__).resolve().with_name("models")
 _SERVICE_MODEL = "service-2"
+_ENDPOINTS = "endpoints"  # every partition's regions and every service's endpoints (1.3 MB of JSON)
+_KEPT_FOR = "toolkitServices"  # the one key a cut endpoints file adds: the services whose endpoints it keeps
 _EXTENSIONS = (".json", ".json.gz")  # what botocore's JSONFileLoader reads, in its order
 
 
@@ -35,10 +37,12 @@ class ToolkitLoader(Loader):
       folder it ships (~420 of them: ~30 ms of every task that calls AWS) only to check a name. Same rule (a
       service is available for a type when one of its API versions has that file); a client for any other
       service is refused with botocore's own ``UnknownServiceError``.
-    - the service model file botocore would read is read from its cut copy in ``models`` when there is one
-      made from that very file (the start of its SHA-256 is in the copy's name): botocore's model with only
-      the operations the toolkit calls and the shapes they reach (ECS and SSM: ~0.02 s less to read). Any
-      other file (another botocore, a customer model in ``AWS_DATA_PATH``) is read as it is.
+    - the file botocore would read for a service model, or for ``endpoints``, is read from its cut copy in
+      ``models`` when there is one made from that very file (the start of its SHA-256 is in the copy's name):
+      botocore's model with only the operations the toolkit calls and the shapes they reach, or botocore's
+      endpoints with only these services' entries (ECS and SSM models and the endpoints: ~0.035 s less to
+      read). Any other file (another botocore, a customer model in ``AWS_DATA_PATH``) is read as it is, and
+      so are endpoints cut for fewer services than this loader's.
     """
 
     def __init__(self, services: Iterable[str], extra_search_paths: list[str] | None = None,
@@ -59,15 +63,19 @@ class ToolkitLoader(Loader):
 
     @instance_cache
     def load_data_with_path(self, name: str) -> tuple[Any, str]:
-        service, _, type_name = name.partition("/")
-        if type_name.endswith("/" + _SERVICE_MODEL) and service in self._services:
+        if self._may_be_cut(name):
             found = next(((path, source) for path in self._potential_locations(name)
                           if (source := _source(path)) is not None), None)  # the file botocore would read
-            if found is not None:
-                copy = self._models / _stem(name, found[1])
-                if copy.with_name(copy.name + ".json.gz").is_file():
-                    return self.file_loader.load_file(str(copy)), found[0]
+            copy = self._models / _stem(name, found[1]) if found else None
+            if found and copy and copy.with_name(copy.name + ".json.gz").is_file():
+                data = self.file_loader.load_file(str(copy))
+                if name != _ENDPOINTS or set(self._services) <= set(data.get(_KEPT_FOR, ())):
+                    return data, found[0]
         return super().load_data_with_path(name)
+
+    def _may_be_cut(self, name: str) -> bool:
+        service, _, rest = name.partition("/")
+        return name == _ENDPOINTS or (rest.endswith("/" + _SERVICE_MODEL) and service in self._services)
 
 
 def _source(path: str) -> Path | None:
@@ -80,8 +88,8 @@ def fingerprint(source: Path) -> str:
 
 
 def _stem(name: str, source: Path) -> str:
-    service, version, _ = name.split("/")
-    return f"{service}-{version}-{fingerprint(source)}"
+    """``ecs-2014-11-13-service-2-<sha>`` for ``ecs/2014-11-13/service-2``, ``endpoints-<sha>``."""
+    return f"{name.replace('/', '-')}-{fingerprint(source)}"
 
 
 def install(session: "botocore.session.Session", services: Iterable[str]) -> None:
@@ -125,30 +133,49 @@ def cut_services(operations: Mapping[str, Iterable[str]]) -> list[str]:
     return sorted(set(operations) - CREDENTIAL_CLIENTS)
 
 
+def cut_endpoints(endpoints: Mapping[str, Any], services: Mapping[str, str]) -> dict[str, Any]:
+    """botocore's ``endpoints`` with, in each partition, only the entries of ``services`` (botocore's name ->
+    its endpoint prefix, the key ``endpoints`` uses: ``ecr`` -> ``api.ecr``), and ``toolkitServices`` naming them."""
+    prefixes = set(services.values())
+    partitions = [{**p, "services": {k: v for k, v in p["services"].items() if k in prefixes}}
+                  for p in endpoints["partitions"]]
+    return {**endpoints, "partitions": partitions, _KEPT_FOR: sorted(services)}
+
+
 def expected(operations: Mapping[str, Iterable[str]]) -> Iterator[tuple[str, bytes]]:
-    """Each cut model's file name and bytes, from the installed botocore (gzip without a timestamp: the same
-    botocore and ``ACTIONS`` give the same bytes)."""
+    """Each cut copy's file name and bytes, from the installed botocore (gzip without a timestamp: the same
+    botocore and ``ACTIONS`` give the same bytes): the cut services' models, then the endpoints of every
+    service a ``ToolkitLoader`` for these operations knows (``CREDENTIAL_CLIENTS`` too)."""
     from botocore import xform_name
 
     loader = Loader()
-    for service in cut_services(operations):
+    prefixes: dict[str, str] = {}
+    for service in sorted({*operations, *CREDENTIAL_CLIENTS}):
         version = loader.determine_latest_version(service, _SERVICE_MODEL)
         name = f"{service}/{version}/{_SERVICE_MODEL}"
-        source = _source(os.path.join(Loader.BUILTIN_DATA_PATH, name))
-        if source is None:
-            raise FileNotFoundError(f"botocore has no {name} of its own")
         model = loader.load_data(name)
+        prefixes[service] = model["metadata"]["endpointPrefix"]
+        if service not in cut_services(operations):
+            continue
         wanted = set(operations[service])
         names = [op for op in model["operations"] if xform_name(op) in wanted]
         missing = wanted - {xform_name(op) for op in names}
         if missing:
             raise KeyError(f"botocore's {service} model has no {', '.join(sorted(missing))}")
-        text = json.dumps(cut(model, names), separators=(",", ":")).encode()
-        yield f"{_stem(name, source)}.json.gz", gzip.compress(text, mtime=0)
+        yield _packed(name, cut(model, names))
+    yield _packed(_ENDPOINTS, cut_endpoints(loader.load_data(_ENDPOINTS), prefixes))
+
+
+def _packed(name: str, data: Mapping[str, Any]) -> tuple[str, bytes]:
+    source = _source(os.path.join(Loader.BUILTIN_DATA_PATH, name))
+    if source is None:
+        raise FileNotFoundError(f"botocore has no {name} of its own")
+    text = json.dumps(data, separators=(",", ":")).encode()
+    return f"{_stem(name, source)}.json.gz", gzip.compress(text, mtime=0)
 
 
 def write(operations: Mapping[str, Iterable[str]], models: Path = MODELS) -> list[str]:
-    """Write the cut models into ``models`` and remove the ones no longer expected; their names."""
+    """Write the cut copies into ``models`` and remove the ones no longer expected; their names."""
     files = dict(expected(operations))
     models.mkdir(exist_ok=True)
     for stale in models.glob("*.json.gz"):

@@ -4,21 +4,24 @@ toolkit's operations. No request is made."""
 from __future__ import annotations
 
 import gzip
+import itertools
 import json
 import os
 import re
 import shutil
 from pathlib import Path
+from typing import Any
 
 import botocore
 import pytest
 from botocore import xform_name
 from botocore.exceptions import ProfileNotFound, UnknownServiceError
 from botocore.loaders import Loader
+from botocore.regions import EndpointResolver
 
 from ops.aws.actions import ACTIONS, CLIENTS, OPERATIONS
 from ops.aws.loader import CREDENTIAL_CLIENTS, MODELS, ToolkitLoader, cut, cut_services, expected
-from ops.aws.session import connect
+from ops.aws.session import Aws, connect
 from ops.config import AwsSettings
 
 SETTINGS = AwsSettings(profile=None, region="eu-central-1")
@@ -117,7 +120,7 @@ def test_a_cut_copy_is_read_only_for_the_file_it_was_cut_from(tmp_path: Path) ->
     whole = Loader().load_data(name)
     assert len(ToolkitLoader({"ecs"}, models=tmp_path).load_data(name)["operations"]) == len(whole["operations"])
     (shipped,) = MODELS.glob("ecs-2014-11-13-*.json.gz")
-    shutil.copy(shipped, tmp_path / "ecs-2014-11-13-0000000000000000.json.gz")  # cut from some other file
+    shutil.copy(shipped, tmp_path / "ecs-2014-11-13-service-2-0000000000000000.json.gz")  # cut from another file
     assert len(ToolkitLoader({"ecs"}, models=tmp_path).load_data(name)["operations"]) == len(whole["operations"])
     shutil.copy(shipped, tmp_path / shipped.name)
     cut_model = ToolkitLoader({"ecs"}, models=tmp_path).load_data(name)
@@ -152,3 +155,47 @@ def test_cut_keeps_the_shapes_an_operation_reaches_and_drops_the_rest() -> None:
     trimmed = cut(model, ["Get"])
     assert list(trimmed["operations"]) == ["Get"] and trimmed["metadata"] == model["metadata"]
     assert set(trimmed["shapes"]) == {"GetIn", "IdList", "Id", "GetOut", "TagMap", "Key", "Value", "Oops"}
+
+
+def _endpoints_resolver(aws: Aws) -> EndpointResolver:
+    aws.client("ecs")  # the session builds its endpoint resolver with the first client
+    return aws.session._get_internal_component("endpoint_resolver")
+
+
+def _answer(call: Any, *args: Any, **kwargs: Any) -> Any:
+    """What a resolver call returns, or the name of the error it raises (unknown regions raise)."""
+    try:
+        return call(*args, **kwargs)
+    except Exception as exc:  # noqa: BLE001 - the same error from both resolvers is the same answer
+        return type(exc).__name__
+
+
+def test_the_cut_endpoints_resolve_every_known_service_in_every_region_as_botocores_do() -> None:
+    full = EndpointResolver(Loader().load_data("endpoints"), uses_builtin_data=True)
+    used = _endpoints_resolver(connect(SETTINGS))
+    assert used.uses_builtin_data  # botocore's own path is reported, as for its own file
+    assert used._endpoint_data["toolkitServices"] == sorted(CLIENTS | CREDENTIAL_CLIENTS)  # the cut one
+    loader = Loader()
+    prefixes = {loader.load_service_model(s, "service-2")["metadata"]["endpointPrefix"]
+                for s in CLIENTS | CREDENTIAL_CLIENTS}
+    assert "api.ecr" in prefixes and "oidc" in prefixes  # endpoints names services by endpoint prefix
+    assert used.get_available_partitions() == full.get_available_partitions()
+    answers = 0
+    for partition in full.get_available_partitions():
+        regions = [*full.get_available_endpoints("ecs", partition), "aws-global", "no-such-region-1"]
+        for region in regions:
+            assert _answer(used.get_partition_for_region, region) == _answer(full.get_partition_for_region, region)
+        for prefix in sorted(prefixes):
+            assert used.get_available_endpoints(prefix, partition) == full.get_available_endpoints(prefix, partition)
+            for region, fips, dualstack in itertools.product(regions, (False, True), (False, True)):
+                kwargs = {"use_fips_endpoint": fips, "use_dualstack_endpoint": dualstack}
+                assert _answer(used.construct_endpoint, prefix, region, **kwargs) == \
+                    _answer(full.construct_endpoint, prefix, region, **kwargs), (prefix, region, kwargs)
+                answers += 1
+    assert answers > 1000
+
+
+def test_endpoints_cut_for_fewer_services_than_the_loaders_are_read_whole() -> None:
+    loader = ToolkitLoader({*CLIENTS, *CREDENTIAL_CLIENTS, "s3"})
+    assert "toolkitServices" not in loader.load_data("endpoints")
+    assert "s3" in loader.load_data("endpoints")["partitions"][0]["services"]
