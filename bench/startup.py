@@ -34,7 +34,7 @@ COLLECTED = (f"import sys; sys.path.insert(0, {str(ROOT)!r}); from ops import co
              "with collector.building():\n    " + CLIENTS.format(names="['ecs', 'sts', 'ssm']"))
 # and what ops.aws.session.connect adds: the data loader that looks into the toolkit's service folders only
 LOADED = COLLECTED.replace("s = b.Session(); ", "s = b.Session(); from ops.aws import loader, actions; "
-                                               "loader.install(s, actions.CLIENTS); ")
+                                               "loader.install(s, actions.OPERATIONS); ")
 FLOOR = [
     ("python -c pass (interpreter)", [sys.executable, "-c", "pass"]),
     ("python: import botocore.session", [sys.executable, "-c", "import botocore.session"]),

@@ -27,7 +27,7 @@ from botocore.exceptions import (
 )
 
 from ops import collector
-from ops.aws.actions import CLIENTS
+from ops.aws.actions import OPERATIONS
 from ops.config import AwsSettings
 from ops.errors import AccessDenied, CredentialsError, NotFound, OperationFailed, ToolkitError
 
@@ -110,7 +110,7 @@ def connect(settings: AwsSettings) -> Aws:
         from ops.aws import loader
 
         session = botocore.session.Session(profile=settings.profile)
-        loader.install(session, CLIENTS)
+        loader.install(session, OPERATIONS)
     if settings.profile and settings.profile not in session.available_profiles:
         raise translate(ProfileNotFound(profile=settings.profile), settings.profile)
     return Aws(settings=settings, session=session)

@@ -3,7 +3,6 @@ without botocore's survey of every service folder, and from cut copies of botoco
 toolkit's operations. No request is made."""
 from __future__ import annotations
 
-import gzip
 import itertools
 import json
 import os
@@ -13,6 +12,7 @@ from pathlib import Path
 from typing import Any
 
 import botocore
+import botocore.session
 import pytest
 from botocore import xform_name
 from botocore.exceptions import ProfileNotFound, UnknownServiceError
@@ -20,11 +20,16 @@ from botocore.loaders import Loader
 from botocore.regions import EndpointResolver
 
 from ops.aws.actions import ACTIONS, CLIENTS, OPERATIONS
-from ops.aws.loader import CREDENTIAL_CLIENTS, MODELS, ToolkitLoader, cut, cut_services, expected
+from ops.aws.loader import CREDENTIAL_CLIENTS, MODELS, ToolkitLoader, cut, cut_services, expected, unpacked
 from ops.aws.session import Aws, connect
 from ops.config import AwsSettings
 
 SETTINGS = AwsSettings(profile=None, region="eu-central-1")
+
+
+def botocore_own() -> Loader:
+    """A fresh loader of botocore's own files (not ~/.aws/models; fresh: a loader hands out the dicts it caches)."""
+    return Loader(extra_search_paths=[Loader.BUILTIN_DATA_PATH], include_default_search_paths=False)
 
 
 def test_every_action_the_toolkit_may_call_is_a_method_of_its_client() -> None:
@@ -77,7 +82,7 @@ def test_aws_data_path_comes_first_as_with_botocores_own_loader(service: str, op
                                                                  monkeypatch: pytest.MonkeyPatch) -> None:
     # a customer model (what AWS_DATA_PATH is for) with one more operation, in the same API version: read as it
     # is, for a service whose botocore model has a cut copy (ecs) as for one without (sts)
-    model = Loader().load_service_model(service, "service-2")
+    model = botocore_own().load_service_model(service, "service-2")
     model["operations"][f"{operation}Probe"] = dict(model["operations"][operation], name=f"{operation}Probe")
     folder = tmp_path / "models" / service / model["metadata"]["apiVersion"]
     folder.mkdir(parents=True)
@@ -100,8 +105,9 @@ def test_the_loader_is_built_when_the_first_client_is_as_botocore_builds_its_own
 
 
 def test_the_cut_models_in_the_tree_are_the_ones_the_installed_botocore_and_actions_give() -> None:
-    shipped = {p.name: p.read_bytes() for p in MODELS.glob("*.json.gz")}
-    assert shipped == dict(expected(OPERATIONS)), "stale cut models: run `python -m ops.aws.loader`, then commit"
+    shipped = {p.name: unpacked(p.read_bytes()) for p in MODELS.glob("*.json.gz")}
+    wanted = {name: unpacked(data) for name, data in expected(OPERATIONS)}
+    assert shipped == wanted, "stale cut models: run `python -m ops.aws.loader`, then commit"
 
 
 def test_a_cut_services_client_has_the_toolkits_operations_and_no_other() -> None:
@@ -117,18 +123,23 @@ def test_a_cut_services_client_has_the_toolkits_operations_and_no_other() -> Non
 
 def test_a_cut_copy_is_read_only_for_the_file_it_was_cut_from(tmp_path: Path) -> None:
     name = "ecs/2014-11-13/service-2"
-    whole = Loader().load_data(name)
-    assert len(ToolkitLoader({"ecs"}, models=tmp_path).load_data(name)["operations"]) == len(whole["operations"])
+    whole = botocore_own().load_data(name)
+    ecs = {"ecs": OPERATIONS["ecs"]}
+    assert len(ToolkitLoader(ecs, models=tmp_path).load_data(name)["operations"]) == len(whole["operations"])
     (shipped,) = MODELS.glob("ecs-2014-11-13-*.json.gz")
     shutil.copy(shipped, tmp_path / "ecs-2014-11-13-service-2-0000000000000000.json.gz")  # cut from another file
-    assert len(ToolkitLoader({"ecs"}, models=tmp_path).load_data(name)["operations"]) == len(whole["operations"])
+    assert len(ToolkitLoader(ecs, models=tmp_path).load_data(name)["operations"]) == len(whole["operations"])
     shutil.copy(shipped, tmp_path / shipped.name)
-    cut_model = ToolkitLoader({"ecs"}, models=tmp_path).load_data(name)
+    more = {"ecs": OPERATIONS["ecs"] | {"delete_service"}}  # an action added without writing the copies again
+    assert len(ToolkitLoader(more, models=tmp_path).load_data(name)["operations"]) == len(whole["operations"])
+    cut_model = ToolkitLoader(ecs, models=tmp_path).load_data(name)
     assert {xform_name(op) for op in cut_model["operations"]} == OPERATIONS["ecs"]
-    assert cut_model == json.loads(gzip.decompress(shipped.read_bytes()))
+    assert cut_model == unpacked(shipped.read_bytes())
     for op_name, op in cut_model["operations"].items():  # each operation and shape as botocore has it
         assert op == whole["operations"][op_name]
     assert all(body == whole["shapes"][shape] for shape, body in cut_model["shapes"].items())
+    exceptions = {name for name, body in whole["shapes"].items() if body.get("exception")}
+    assert exceptions and exceptions <= set(cut_model["shapes"])  # client.exceptions is made of all of them
 
 
 def test_cut_keeps_the_shapes_an_operation_reaches_and_drops_the_rest() -> None:
@@ -171,12 +182,11 @@ def _answer(call: Any, *args: Any, **kwargs: Any) -> Any:
 
 
 def test_the_cut_endpoints_resolve_every_known_service_in_every_region_as_botocores_do() -> None:
-    full = EndpointResolver(Loader().load_data("endpoints"), uses_builtin_data=True)
+    full = EndpointResolver(botocore_own().load_data("endpoints"), uses_builtin_data=True)
     used = _endpoints_resolver(connect(SETTINGS))
     assert used.uses_builtin_data  # botocore's own path is reported, as for its own file
-    assert used._endpoint_data["toolkitServices"] == sorted(CLIENTS | CREDENTIAL_CLIENTS)  # the cut one
-    loader = Loader()
-    prefixes = {loader.load_service_model(s, "service-2")["metadata"]["endpointPrefix"]
+    assert used._endpoint_data["toolkitKeeps"] == sorted(CLIENTS | CREDENTIAL_CLIENTS)  # the cut one
+    prefixes = {botocore_own().load_service_model(s, "service-2")["metadata"]["endpointPrefix"]
                 for s in CLIENTS | CREDENTIAL_CLIENTS}
     assert "api.ecr" in prefixes and "oidc" in prefixes  # endpoints names services by endpoint prefix
     assert used.get_available_partitions() == full.get_available_partitions()
@@ -196,6 +206,19 @@ def test_the_cut_endpoints_resolve_every_known_service_in_every_region_as_botoco
 
 
 def test_endpoints_cut_for_fewer_services_than_the_loaders_are_read_whole() -> None:
-    loader = ToolkitLoader({*CLIENTS, *CREDENTIAL_CLIENTS, "s3"})
-    assert "toolkitServices" not in loader.load_data("endpoints")
+    loader = ToolkitLoader({**OPERATIONS, **{name: set() for name in CREDENTIAL_CLIENTS}, "s3": set()})
+    assert "toolkitKeeps" not in loader.load_data("endpoints")
     assert "s3" in loader.load_data("endpoints")["partitions"][0]["services"]
+
+
+def test_a_cut_client_knows_every_modeled_error_botocores_does(tmp_path: Path) -> None:
+    # botocore turns an error code into its class (ssm's ThrottlingException, logs' AccessDeniedException) from
+    # every exception shape of the model, whichever operation lists it; `inv triage` names the class it caught
+    aws = connect(SETTINGS)
+    whole = botocore.session.Session()
+    whole.register_component("data_loader", botocore_own())
+    for service in cut_services(OPERATIONS):
+        theirs = whole.create_client(service, region_name="eu-central-1").exceptions._code_to_exception
+        ours = aws.client(service).exceptions._code_to_exception
+        assert sorted(ours) == sorted(theirs), service
+    assert "ThrottlingException" in aws.client("ssm").exceptions._code_to_exception
