@@ -71,7 +71,8 @@ class ToolkitLoader(Loader):
 
     def _may_be_cut(self, name: str) -> bool:
         service, _, rest = name.partition("/")
-        return name == _ENDPOINTS or (rest.endswith("/" + _SERVICE_MODEL) and service in self._services)
+        cut_service = service in self._services and service not in CREDENTIAL_CLIENTS  # those stay whole
+        return name == _ENDPOINTS or (rest.endswith("/" + _SERVICE_MODEL) and cut_service)
 
     def _cut_copy(self, name: str) -> tuple[Any, str] | None:
         """The cut copy of the file botocore would read for ``name`` and that file's path (botocore's path is

@@ -3,6 +3,7 @@ without botocore's survey of every service folder, and from cut copies of botoco
 toolkit's operations. No request is made."""
 from __future__ import annotations
 
+import gzip
 import itertools
 import json
 import os
@@ -20,7 +21,16 @@ from botocore.loaders import Loader
 from botocore.regions import EndpointResolver
 
 from ops.aws.actions import ACTIONS, CLIENTS, OPERATIONS
-from ops.aws.loader import CREDENTIAL_CLIENTS, MODELS, ToolkitLoader, cut, cut_services, expected, unpacked
+from ops.aws.loader import (
+    CREDENTIAL_CLIENTS,
+    MODELS,
+    ToolkitLoader,
+    cut,
+    cut_services,
+    expected,
+    fingerprint,
+    unpacked,
+)
 from ops.aws.session import Aws, connect
 from ops.config import AwsSettings
 
@@ -222,3 +232,16 @@ def test_a_cut_client_knows_every_modeled_error_botocores_does(tmp_path: Path) -
         ours = aws.client(service).exceptions._code_to_exception
         assert sorted(ours) == sorted(theirs), service
     assert "ThrottlingException" in aws.client("ssm").exceptions._code_to_exception
+
+
+def test_a_credential_clients_model_is_never_read_from_a_copy(tmp_path: Path) -> None:
+    # botocore's providers call sts's AssumeRole and the rest: a copy cut to the toolkit's get_caller_identity,
+    # were one ever written, must not be used
+    name = f"sts/{botocore_own().determine_latest_version('sts', 'service-2')}/service-2"
+    whole = botocore_own().load_data(name)
+    source = Path(Loader.BUILTIN_DATA_PATH, name + ".json.gz")
+    copy = {**cut(whole, ["GetCallerIdentity"]), "toolkitKeeps": ["get_caller_identity"]}
+    target = tmp_path / f"{name.replace('/', '-')}-{fingerprint(source)}.json.gz"
+    target.write_bytes(gzip.compress(json.dumps(copy).encode()))
+    read = ToolkitLoader({"sts": {"get_caller_identity"}}, models=tmp_path).load_data(name)
+    assert "AssumeRole" in read["operations"] and read == whole
