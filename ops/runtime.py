@@ -16,6 +16,8 @@ if TYPE_CHECKING:
     from botocore.client import BaseClient
     from invoke import Config
 
+    from ops.aws.logs import Pace
+
 Say = Callable[[str], None]  # where a command prints its progress (print, or a collector in the drill)
 
 
@@ -52,6 +54,14 @@ class Runtime:
 
     def client(self, name: str) -> "BaseClient":
         return self.aws.client(name)
+
+    @functools.cached_property
+    def log_pace(self) -> "Pace":
+        """FilterLogEvents' quota is per account and Region: every log reader of this run (capture's
+        slices, triage's error count) takes its turn from this one bucket."""
+        from ops.aws.logs import Pace
+
+        return Pace()
 
     def identity(self) -> Identity:
         """The caller (``sts get-caller-identity``), asked once per process; with ``aws.account_id`` set, a

@@ -84,15 +84,15 @@ class Pace:
             self._sleep(wait)
 
 
-def pages(logs: Any, group: str, window: Window, pace: Pace | None = None, page_size: int | None = None
+def pages(logs: Any, group: str, window: Window, pace: Pace, page_size: int | None = None
           ) -> Generator[tuple[list[dict[str, Any]], bool], None, None]:
-    """``(events inside the window, more pages follow)`` per FilterLogEvents page, each request paced."""
+    """``(events inside the window, more pages follow)`` per FilterLogEvents page, each request paced
+    (the quota is per account and Region: pass the run's ``Runtime.log_pace``)."""
     params: dict[str, Any] = {"logGroupName": group, "startTime": window.start_ms, "endTime": window.end_ms}
     if page_size:
         params["limit"] = page_size
     while True:
-        if pace is not None:
-            pace.take()
+        pace.take()
         answer = logs.filter_log_events(**params)
         events = [e for e in answer.get("events", []) if window.start_ms <= int(e.get("timestamp", 0)) <= window.end_ms]
         token = answer.get("nextToken")
@@ -102,7 +102,7 @@ def pages(logs: Any, group: str, window: Window, pace: Pace | None = None, page_
         params["nextToken"] = token
 
 
-def iter_events(logs: Any, group: str, window: Window, pace: Pace | None = None, page_size: int | None = None
+def iter_events(logs: Any, group: str, window: Window, pace: Pace, page_size: int | None = None
                 ) -> Iterator[dict[str, Any]]:
     """Every event of ``group`` inside ``window``, page by page."""
     for events, _ in pages(logs, group, window, pace, page_size):
@@ -115,7 +115,7 @@ class LogFileStats:
     resorted: bool
 
 
-def write_window(logs: Any, group: str, window: Window, path: Path, pace: Pace | None = None,
+def write_window(logs: Any, group: str, window: Window, path: Path, pace: Pace,
                  slices: int = SLICES, page_size: int | None = None) -> LogFileStats:
     """Every event of ``group`` in ``window`` to ``path``, in time order. A window of one page is one
     request; a larger one is read again in ``slices`` time slices side by side, each to its own file,

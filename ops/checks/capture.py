@@ -133,7 +133,7 @@ def _write_logs(rt: Runtime, settings: Settings, run: _Run, progress: Progress) 
     """API and worker logs, read concurrently (botocore clients are thread-safe)."""
     logs = rt.logs
     with ThreadPoolExecutor(max_workers=2, thread_name_prefix="capture-logs") as pool:
-        pace = Pace()  # both groups' readers share FilterLogEvents' quota
+        pace = rt.log_pace  # both groups' readers (and any other reader of this run) share FilterLogEvents' quota
         futures = [pool.submit(_capture_logs, logs, s, run, pace) for s in settings.services]
         results = [f.result() for f in futures]
     for name, stats in results:

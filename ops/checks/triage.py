@@ -17,7 +17,7 @@ from botocore.exceptions import BotoCoreError, ClientError
 from ops import metrics
 from ops.aws.ecs import Service, deployment_task_ids, describe_services, short_td
 from ops.aws.history import History, revision_number
-from ops.aws.logs import Window, iter_events
+from ops.aws.logs import Pace, Window, iter_events
 from ops.change import moved_tag
 from ops.change.target import Choice, choose, goes_native, read_history, resolve_target
 from ops.checks.decision import Health, Recommendation, ServiceSignal, Signals, check_symptom, decide
@@ -68,8 +68,9 @@ def metrics_signal(session: requests.Session, settings: Settings) -> dict[str, A
             "slow": seconds > SLOW_METRICS_SECONDS, "samples": wanted}
 
 
-def log_errors(logs: Any, group: str, window: Window, task_ids: set[str] | None = None) -> int | str:
-    """Error lines in the window (counted here: moto and AWS differ on filter patterns).
+def log_errors(logs: Any, group: str, window: Window, pace: Pace, task_ids: set[str] | None = None) -> int | str:
+    """Error lines in the window (counted here: moto and AWS differ on filter patterns), each request
+    paced within FilterLogEvents' quota (``pace``: the run's, shared with capture).
 
     With ``task_ids``, only streams of those tasks (``ecs/<container>/<task id>``) count, so the
     errors of tasks an earlier rollback already replaced do not count against the service now.
@@ -80,7 +81,7 @@ def log_errors(logs: Any, group: str, window: Window, task_ids: set[str] | None 
         return bool(ERROR_LINE.search(str(event.get("message", ""))))
 
     try:
-        return sum(1 for e in iter_events(logs, group, window) if counts(e))
+        return sum(1 for e in iter_events(logs, group, window, pace) if counts(e))
     except (BotoCoreError, ClientError) as exc:  # a signal we could not read is reported, not fatal
         return f"unreadable: {type(exc).__name__}"
 
@@ -107,7 +108,7 @@ def service_signal(service: Service, log_error_count: int | str) -> ServiceSigna
 
 
 def _service_signal(rt: Runtime, service: Service, log_group: str, window: Window) -> ServiceSignal:
-    return service_signal(service, log_errors(rt.logs, log_group, window, current_task_ids(rt, service)))
+    return service_signal(service, log_errors(rt.logs, log_group, window, rt.log_pace, current_task_ids(rt, service)))
 
 
 def gather(rt: Runtime, window_seconds: int, session: requests.Session | None = None) -> tuple[Signals, dict[str, Service]]:

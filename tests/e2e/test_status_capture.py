@@ -18,9 +18,11 @@ from botocore.exceptions import ClientError
 from moto.ecs.models import ecs_backends
 
 from ops.aws.logs import Pace, Window, format_event, iter_events, write_window
+from ops.checks import triage
 from ops.checks.capture import run_capture
 from ops.checks.wait import Goal, wait_for
 from ops.errors import CaptureFailed, WaitFailed
+from ops.http import make_session
 from ops.redact import REDACTED
 from ops.runtime import runtime
 from tests.helpers import API, API_LOGS, CLUSTER, REGION, WORKER, WORKER_LOGS, config_with, run_inv, spawn_inv
@@ -125,11 +127,53 @@ def test_log_reader_pages_and_window(rt: Any, seeded: dict[str, Any]) -> None:
     hook = lambda **_: calls.append("call")  # noqa: E731
     rt.logs.meta.events.register("before-call.logs.FilterLogEvents", hook)
     try:
-        events = list(iter_events(rt.logs, API_LOGS, Window.last(600, now=now_ms / 1000), page_size=25))
+        events = list(iter_events(rt.logs, API_LOGS, Window.last(600, now=now_ms / 1000), Pace(rate=1000),
+                                  page_size=25))
     finally:
         rt.logs.meta.events.unregister("before-call.logs.FilterLogEvents", hook)
     assert len(events) == 118  # the event 4000 s old is outside the window
     assert len(calls) >= 5  # 118 events at 25 a page: several pages were read
+
+
+def _over_quota(times: list[float], rate: float = 5.0, slack: float = 0.5) -> list[int]:
+    """The requests (by index) a bucket of ``rate`` tokens, refilled at ``rate`` a second, could not have
+    let through (``slack``: part of a token, for the moments between the pace's turn and the send)."""
+    tokens, last, over = rate, times[0] if times else 0.0, []
+    for index, at in enumerate(times):
+        tokens = min(rate, tokens + (at - last) * rate)
+        last = at
+        if tokens < 1 - slack:
+            over.append(index)
+        tokens -= 1
+    return over
+
+
+def test_every_log_read_of_a_run_shares_filter_log_events_quota(seeded: dict[str, Any], moto_env: dict[str, str],
+                                                                 monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    """FilterLogEvents is 5 requests a second per account and Region: a paged read, triage's error counts
+    and capture's readers all take turns from the run's one bucket (times seen by botocore's before-send)."""
+    for key, value in moto_env.items():
+        monkeypatch.setenv(key, value)
+    rt = runtime(config_with(aws__profile="", api__url="http://127.0.0.1:9"))  # nothing listens: health fails fast
+    logs, now_ms = seeded["logs"], int(time.time() * 1000)
+    _put_events(logs, API_LOGS, "ecs/api/aaa", [float(i) for i in range(1, 41)], now_ms)
+    _put_events(logs, WORKER_LOGS, "ecs/worker/bbb", [5.0, 4.0], now_ms)
+    sent: list[float] = []
+    hook = lambda **_: sent.append(time.monotonic())  # noqa: E731
+    rt.logs.meta.events.register("before-send.logs.FilterLogEvents", hook)
+    try:
+        window = Window.last(600, now=now_ms / 1000)
+        assert len(list(iter_events(rt.logs, API_LOGS, window, rt.log_pace, page_size=5))) == 40  # 8+ requests
+        paged = len(sent)
+        for _ in range(3):
+            signals, _services = triage.gather(rt, 600, make_session(connect_retries=0))
+            assert signals.api.log_errors == 0 and signals.worker.log_errors == 0
+        run_capture(rt, "10m", 600, out=tmp_path / "diag", progress=lambda _: None)
+    finally:
+        rt.logs.meta.events.unregister("before-send.logs.FilterLogEvents", hook)
+    assert paged >= 8 and len(sent) == paged + 3 * 2 + 2  # triage: one page a group; capture: one a group
+    assert _over_quota(sent) == [], [round(t - sent[0], 3) for t in sent]
+    assert _over_quota([0.0] * 6) == [5]  # the check itself: a sixth request at once is over
 
 
 def test_a_window_of_many_pages_is_read_in_slices_in_order_exactly_once(rt: Any, seeded: dict[str, Any],
@@ -151,7 +195,7 @@ def test_a_window_of_many_pages_is_read_in_slices_in_order_exactly_once(rt: Any,
     lines = (tmp_path / "api.txt").read_text().splitlines()
     assert stats.events == len(lines) == len(ages) + len(ages[::7])
     assert lines == sorted(lines, key=lambda line: line[:24])  # time order across the slices
-    one_reader = list(iter_events(rt.logs, API_LOGS, Window.last(600, now=now_ms / 1000)))
+    one_reader = list(iter_events(rt.logs, API_LOGS, Window.last(600, now=now_ms / 1000), Pace(rate=1000)))
     assert sorted(lines) == sorted(format_event(e).rstrip("\n") for e in one_reader)  # the same events, once each
     assert len(calls) > len(lines) // 50  # several pages, over several slices
     assert sorted(p.name for p in tmp_path.iterdir()) == ["api.txt"]  # the slice files are gone
