@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import functools
 import sys
+import threading
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Callable, Mapping
@@ -18,6 +19,7 @@ if TYPE_CHECKING:
 
     from ops.aws.logs import Pace
 
+_FIRST_USE = threading.Lock()
 Say = Callable[[str], None]  # where a command prints its progress (print, or a collector in the drill)
 
 
@@ -43,6 +45,7 @@ class Runtime:
     aws: Aws
     _identity: Identity | None = None
     _asking: "Future[Identity] | None" = None  # the caller check running beside the task's first calls
+    _log_pace: "Pace | None" = None
 
     @property
     def ecs(self) -> "BaseClient":
@@ -55,13 +58,17 @@ class Runtime:
     def client(self, name: str) -> "BaseClient":
         return self.aws.client(name)
 
-    @functools.cached_property
+    @property
     def log_pace(self) -> "Pace":
         """FilterLogEvents' quota is per account and Region: every log reader of this run (capture's
-        slices, triage's error count) takes its turn from this one bucket."""
-        from ops.aws.logs import Pace
+        slices, triage's error count) takes its turn from this one bucket (made once, whichever thread
+        asks first: ``cached_property`` stopped locking in Python 3.12)."""
+        with _FIRST_USE:
+            if self._log_pace is None:
+                from ops.aws.logs import Pace
 
-        return Pace()
+                self._log_pace = Pace()
+            return self._log_pace
 
     def identity(self) -> Identity:
         """The caller (``sts get-caller-identity``), asked once per process; with ``aws.account_id`` set, a
