@@ -126,7 +126,8 @@ def cut(model: Mapping[str, Any], operations: Iterable[str]) -> dict[str, Any]:
     """``model`` with only ``operations`` (botocore's names, ``DescribeServices``) and the shapes they reach
     (input, output, errors, and every member, list member, map key and value from there), each unchanged, and
     every exception shape (botocore makes ``client.exceptions`` of all of them, whichever operation lists it)."""
-    kept = {name: model["operations"][name] for name in model["operations"] if name in set(operations)}
+    wanted = set(operations)  # once: a generator would be spent by the first operation
+    kept = {name: model["operations"][name] for name in model["operations"] if name in wanted}
     reached: set[str] = set()
     todo = [ref["shape"] for op in kept.values()
             for ref in [op.get("input"), op.get("output"), *op.get("errors", [])] if ref]

@@ -176,6 +176,7 @@ def test_cut_keeps_the_shapes_an_operation_reaches_and_drops_the_rest() -> None:
     trimmed = cut(model, ["Get"])
     assert list(trimmed["operations"]) == ["Get"] and trimmed["metadata"] == model["metadata"]
     assert set(trimmed["shapes"]) == {"GetIn", "IdList", "Id", "GetOut", "TagMap", "Key", "Value", "Oops"}
+    assert list(cut(model, (name for name in ["Put"]))["operations"]) == ["Put"]  # any iterable, read once
 
 
 def _endpoints_resolver(aws: Aws) -> EndpointResolver:
